@@ -1,0 +1,193 @@
+"""Shared parts of the benchmarks: start gunicorn, drive it with load, print a table.
+
+Load comes from wrk when it is installed (``apt-get install wrk``), otherwise
+from a small multi-process Python load generator. Both send the same requests
+to every server, so the figures compare side by side within one run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+@contextlib.contextmanager
+def gunicorn(app: str, env: dict[str, str] | None = None, workers: int = 2) -> Iterator[str]:
+    """Run ``app`` under gunicorn with sync workers on a free loopback port."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            str(BIN / "gunicorn"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            app,
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "bench"), **(env or {})},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base + "/health")
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+@contextlib.contextmanager
+def consentmgr_instance(**config: object) -> Iterator[dict[str, str]]:
+    """A throwaway instance folder with a config file; yields the env to use it."""
+    with tempfile.TemporaryDirectory() as folder:
+        lines = [f'SECRET_KEY = "{"b" * 48}"', 'SITE_ORIGINS = ["https://ansettr.no"]']
+        lines += [f"{k} = {json.dumps(v)}" for k, v in config.items()]
+        Path(folder, "config.toml").write_text("\n".join(lines) + "\n")
+        yield {"CONSENTMGR_INSTANCE": folder}
+
+
+def _python_load(url, method, body, headers, seconds, conns, queue):
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    count, errors, latencies = 0, 0, []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        start = time.perf_counter()
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        try:
+            conn.request(
+                method, parts.path + (f"?{parts.query}" if parts.query else ""), body, headers
+            )
+            response = conn.getresponse()
+            response.read()
+            if response.status >= 400:
+                errors += 1
+        except OSError:
+            errors += 1
+        finally:
+            conn.close()
+        latencies.append(time.perf_counter() - start)
+        count += 1
+    queue.put((count, errors, latencies))
+
+
+def load(
+    url: str,
+    method: str = "GET",
+    body: str = "",
+    headers: dict[str, str] | None = None,
+    seconds: float = 5,
+    connections: int = 8,
+) -> dict[str, float]:
+    """Drive ``url`` for ``seconds``; return req/s, errors and p50/p99 latency in ms."""
+    headers = headers or {}
+    if shutil.which("wrk"):
+        return _wrk(url, method, body, headers, seconds, connections)
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    procs = [
+        ctx.Process(target=_python_load, args=(url, method, body, headers, seconds, 1, queue))
+        for _ in range(connections)
+    ]
+    for p in procs:
+        p.start()
+    results = [queue.get() for _ in procs]
+    for p in procs:
+        p.join()
+    latencies = sorted(lat for r in results for lat in r[2])
+    total = sum(r[0] for r in results)
+    return {
+        "rps": total / seconds,
+        "errors": sum(r[1] for r in results),
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+        "tool": "python",
+    }
+
+
+WRK_SCRIPT = """
+wrk.method = %(method)s
+wrk.body = %(body)s
+%(headers)s
+done = function(summary, latency, requests)
+  local errors = summary.errors.status + summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout
+  io.write(string.format(
+    "JSON {\\"requests\\": %%d, \\"errors\\": %%d, \\"p50\\": %%f, \\"p99\\": %%f}\\n",
+    summary.requests, errors, latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def _wrk(url, method, body, headers, seconds, connections):
+    def lua(s: str) -> str:
+        return json.dumps(s)
+
+    script = WRK_SCRIPT % {
+        "method": lua(method),
+        "body": lua(body),
+        "headers": "\n".join(f"wrk.headers[{lua(k)}] = {lua(v)}" for k, v in headers.items()),
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    try:
+        out = subprocess.run(
+            ["wrk", "-t", "2", "-c", str(connections), "-d", f"{int(seconds)}s", "-s", f.name, url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(f.name)
+    data = json.loads(out.split("JSON ", 1)[1])
+    return {
+        "rps": data["requests"] / seconds,
+        "errors": data["errors"],
+        "p50_ms": data["p50"] / 1000,
+        "p99_ms": data["p99"] / 1000,
+        "tool": "wrk",
+    }
+
+
+def table(rows: list[tuple[str, dict[str, float]]]) -> str:
+    out = [f"{'server':<34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"]
+    for name, r in rows:
+        out.append(
+            f"{name:<34} {r['rps']:>9.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['errors']:>7}"
+        )
+    return "\n".join(out)

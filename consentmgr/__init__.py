@@ -1,0 +1,59 @@
+"""consentmgr: self-hosted consent management for Ansettr's sites."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import cli, config, consent_api, db, errors, health, migrations, policy, security_headers
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def instance_path() -> str:
+    """Where config, secrets and the database live: ``$CONSENTMGR_INSTANCE`` or ./instance."""
+    return os.path.abspath(os.environ.get("CONSENTMGR_INSTANCE") or ROOT / "instance")
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from ``instance/config.toml``, or from ``test_config`` when given."""
+    app = Flask(
+        __name__,
+        instance_path=instance_path(),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    if test_config is None:
+        path = Path(os.environ.get("CONSENTMGR_CONFIG") or Path(app.instance_path) / "config.toml")
+        settings = config.validate(config.read_file(path), str(path))
+    else:
+        settings = config.validate(test_config, "test_config", testing=True)
+    app.config.update(settings)
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    if app.config["TRUSTED_PROXIES"]:
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+
+    policy_file = app.config["POLICY_FILE"]
+    loaded = policy.load(Path(app.instance_path) / policy_file if policy_file else None)
+    database = db.open_for(app)
+    try:
+        migrations.migrate(database)
+        app.extensions["consentmgr.policy"] = policy.register(database, loaded)
+    finally:
+        database.close()
+
+    db.init_app(app)
+    errors.init_app(app)
+    security_headers.init_app(app)
+    cli.init_app(app)
+    app.register_blueprint(consent_api.bp)
+    app.register_blueprint(health.bp)
+    return app

@@ -1,0 +1,256 @@
+"""Configuration: defaults, validation and the file ``consentmgr init`` writes.
+
+Every key is a Flask config name. The same keys come from ``instance/config.toml``
+or, in tests, from the ``test_config`` mapping given to ``create_app``. A wrong
+value stops start-up with a message that names the file and the key, because a
+consent service that runs on a half-understood configuration is worse than one
+that does not start.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or has the wrong shape."""
+
+    def __init__(self, source: str, key: str, expected: str) -> None:
+        super().__init__(f"{source}: {key} {expected}")
+        self.source = source
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Key:
+    default: Any
+    check: Callable[[Any], Any]
+    expected: str
+    comment: str
+
+
+def _bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    raise ValueError
+
+
+def _int(lo: int, hi: int) -> Callable[[Any], int]:
+    def check(v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise ValueError
+        return v
+
+    return check
+
+
+def _str(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError
+    return v
+
+
+def _opt_str(v: Any) -> str | None:
+    if v is None or v == "":
+        return None
+    return _str(v)
+
+
+def _choice(*options: str) -> Callable[[Any], str]:
+    def check(v: Any) -> str:
+        if v not in options:
+            raise ValueError
+        return v
+
+    return check
+
+
+def _str_list(v: Any) -> list[str]:
+    if not isinstance(v, list) or not all(isinstance(s, str) and s for s in v):
+        raise ValueError
+    return list(v)
+
+
+def _origin(v: str) -> str:
+    parts = urlsplit(v)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        raise ValueError
+    if parts.query or parts.fragment:
+        raise ValueError
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _origins(v: Any) -> list[str]:
+    return [_origin(s) for s in _str_list(v)]
+
+
+def _secret(v: Any) -> str:
+    if not isinstance(v, str) or len(v) < 32:
+        raise ValueError
+    return v
+
+
+def _secrets(v: Any) -> list[str]:
+    if not isinstance(v, list):
+        raise ValueError
+    return [_secret(s) for s in v]
+
+
+def _http_url(v: Any) -> str | None:
+    v = _opt_str(v)
+    if v is None:
+        return None
+    parts = urlsplit(v)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError
+    return v
+
+
+KEYS: dict[str, Key] = {
+    "SECRET_KEY": Key(
+        None,
+        _secret,
+        "must be a string of at least 32 characters (run `consentmgr init` to make one)",
+        "Signs consent cookies and sessions. Keep it secret; rotate via OLD_SECRET_KEYS.",
+    ),
+    "OLD_SECRET_KEYS": Key(
+        [],
+        _secrets,
+        "must be a list of strings of at least 32 characters",
+        "Earlier secret keys, still accepted when verifying, so keys can rotate.",
+    ),
+    "DATABASE": Key(
+        "consentmgr.sqlite",
+        _str,
+        "must be a path (relative paths are inside the instance folder)",
+        "SQLite file with the consent log, policies and outbox.",
+    ),
+    "SITE_ORIGINS": Key(
+        [],
+        _origins,
+        'must be a list of origins like ["https://ansettr.no"] (scheme and host, no path)',
+        "Origins allowed to post decisions, besides this service's own origin.",
+    ),
+    "COOKIE_NAME": Key("consent", _str, "must be a string", "Name of the consent cookie."),
+    "COOKIE_DOMAIN": Key(
+        None,
+        _opt_str,
+        'must be a domain like "ansettr.no", or empty for host-only',
+        "Cookie domain, so the choice is first-party on the site and this service.",
+    ),
+    "COOKIE_SECURE": Key(
+        True, _bool, "must be true or false", "Send cookies only over HTTPS (true in production)."
+    ),
+    "CONSENT_MAX_AGE_DAYS": Key(
+        180,
+        _int(1, 3650),
+        "must be a whole number of days between 1 and 3650",
+        "How long a decision (refusals too) is remembered before the banner asks again.",
+    ),
+    "HONOR_GPC": Key(
+        True,
+        _bool,
+        "must be true or false",
+        "Treat Sec-GPC: 1 / DNT: 1 from undecided visitors as a refusal.",
+    ),
+    "POLICY_FILE": Key(
+        None,
+        _opt_str,
+        "must be a path to a JSON policy file, or empty for the shipped policy",
+        "Your own policy (JSON, same shape as consentmgr/policy.json); empty uses the shipped one.",
+    ),
+    "PRIVACY_URL": Key(
+        "/personvern",
+        _str,
+        "must be a URL or a path",
+        "Where the banner's privacy link points.",
+    ),
+    "TRUSTED_PROXIES": Key(
+        0,
+        _int(0, 5),
+        "must be the number of reverse proxies in front of the app (0 to 5)",
+        "How many proxies set X-Forwarded-For/-Proto/-Host; 0 trusts none.",
+    ),
+    "SQLITE_SYNCHRONOUS": Key(
+        "FULL",
+        _choice("FULL", "NORMAL"),
+        'must be "FULL" or "NORMAL"',
+        "FULL survives power loss; NORMAL survives a crash of the app, faster.",
+    ),
+}
+
+
+def template() -> str:
+    """The text of a fresh ``config.toml``: every key, its default and a comment."""
+    lines = ["# consentmgr configuration. Every key is optional except SECRET_KEY.", ""]
+    for name, key in KEYS.items():
+        lines.append(f"# {key.comment}")
+        value = secrets.token_urlsafe(48) if name == "SECRET_KEY" else key.default
+        if value is None:
+            lines.append(f'# {name} = ""')
+        else:
+            lines.append(f"{name} = {_toml(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    raise TypeError(value)
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    """Parse a TOML config file, turning syntax errors into a ConfigError."""
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(
+            str(path), "SECRET_KEY", "is missing: the file does not exist (run `consentmgr init`)"
+        ) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(str(path), "(syntax)", f"is not valid TOML: {e}") from None
+
+
+def validate(
+    values: Mapping[str, Any], source: str, *, testing: bool = False, extra: Mapping = ()
+) -> dict[str, Any]:
+    """Check ``values`` against the known keys and return them with defaults filled in.
+
+    Unknown keys are refused so a typo (``COOKIE_SECUR``) cannot silently leave the
+    default in force. ``extra`` lists further keys other modules declare.
+    """
+    known = {**KEYS, **dict(extra)}
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if name == "TESTING":
+            out[name] = bool(value)
+            continue
+        if name not in known:
+            raise ConfigError(source, name, "is not a known setting (check its spelling)")
+        try:
+            out[name] = known[name].check(value)
+        except (ValueError, TypeError):
+            raise ConfigError(source, name, known[name].expected) from None
+    for name, key in known.items():
+        out.setdefault(name, key.default)
+    if out["SECRET_KEY"] is None:
+        if not (testing or out.get("TESTING")):
+            raise ConfigError(source, "SECRET_KEY", "is missing (run `consentmgr init`)")
+        out["SECRET_KEY"] = secrets.token_urlsafe(48)
+    return out

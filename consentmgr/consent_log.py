@@ -1,0 +1,147 @@
+"""The consent log: one row per decision, chained so edits show.
+
+Each row's ``chain_hash`` is ``sha256(previous chain_hash + content digest)``.
+The content digest covers everything about the decision, but the personal
+fields (consent id, page, browser family, network) enter it only through
+``personal_digest``, a salted hash of them stored in the row. Erasure and
+retention blank the personal fields and the salt and keep ``personal_digest``:
+the chain still verifies, and what was erased cannot be recovered from it.
+
+Rows are appended inside ``BEGIN IMMEDIATE`` so that two worker processes can
+never read the same chain head and fork the chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlite_utils
+
+from . import daily_stats
+from .db import immediate
+from .policy import canonical
+
+GENESIS = "0" * 64
+PERSONAL_FIELDS = ("consent_id", "page", "ua_family", "ip_prefix")
+METHODS = ("accept_all", "reject_all", "custom", "gpc", "withdraw")
+
+
+def personal_digest(row: Mapping) -> str:
+    return hashlib.sha256(
+        canonical({"salt": row["salt"], **{k: row[k] for k in PERSONAL_FIELDS}})
+    ).hexdigest()
+
+
+def content_digest(row: Mapping) -> str:
+    return hashlib.sha256(
+        canonical(
+            {
+                "seq": row["seq"],
+                "ts": row["ts"],
+                "version": row["version"],
+                "revision": row["revision"],
+                "choices": row["choices"],
+                "method": row["method"],
+                "lang": row["lang"],
+                "personal": row["personal_digest"],
+            }
+        )
+    ).hexdigest()
+
+
+def chain(previous: str, digest: str) -> str:
+    return hashlib.sha256((previous + digest).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Decision:
+    consent_id: str
+    version: str
+    revision: int
+    choices: dict[str, bool]
+    method: str
+    lang: str
+    page: str | None
+    ua_family: str
+    ip_prefix: str
+
+
+def append(db: sqlite_utils.Database, decision: Decision, now: datetime) -> dict:
+    """Write the decision and its daily aggregates in one transaction; return the row."""
+    row = {
+        "consent_id": decision.consent_id,
+        "ts": now.isoformat(timespec="milliseconds"),
+        "version": decision.version,
+        "revision": decision.revision,
+        "choices": canonical(decision.choices).decode(),
+        "method": decision.method,
+        "lang": decision.lang,
+        "page": decision.page,
+        "ua_family": decision.ua_family,
+        "ip_prefix": decision.ip_prefix,
+        "salt": secrets.token_hex(16),
+    }
+    row["personal_digest"] = personal_digest(row)
+    with immediate(db):
+        head = db.execute(
+            "select seq, chain_hash from decisions order by seq desc limit 1"
+        ).fetchone()
+        row["seq"] = head[0] + 1 if head else 1
+        row["chain_hash"] = chain(head[1] if head else GENESIS, content_digest(row))
+        columns = ", ".join(row)
+        db.execute(
+            f"insert into decisions ({columns}) values ({', '.join('?' * len(row))})",  # noqa: S608
+            list(row.values()),
+        )
+        daily_stats.count_decision(db, now.date().isoformat(), decision)
+    return row
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    count: int
+    broken_seq: int | None = None
+    reason: str = ""
+
+
+def rows(db: sqlite_utils.Database) -> Iterator[dict]:
+    cursor = db.execute("select * from decisions order by seq")
+    names = [d[0] for d in cursor.description]
+    for values in cursor:
+        yield dict(zip(names, values, strict=True))
+
+
+def verify(db: sqlite_utils.Database) -> Verdict:
+    """Recompute the whole chain; name the first row that does not match."""
+    previous, expected_seq, count = GENESIS, 1, 0
+    for row in rows(db):
+        seq = row["seq"]
+        if seq != expected_seq:
+            return Verdict(False, count, expected_seq, f"row {expected_seq} is missing")
+        if row["erased_at"] is None and personal_digest(row) != row["personal_digest"]:
+            return Verdict(False, count, seq, "personal fields do not match their digest")
+        if row["erased_at"] is not None and any(row[k] for k in (*PERSONAL_FIELDS, "salt")):
+            return Verdict(False, count, seq, "an erased row still holds personal fields")
+        try:
+            json.loads(row["choices"])
+        except (TypeError, ValueError):
+            return Verdict(False, count, seq, "choices are not valid JSON")
+        previous = chain(previous, content_digest(row))
+        if previous != row["chain_hash"]:
+            return Verdict(False, count, seq, "chain hash does not match the row's content")
+        expected_seq += 1
+        count += 1
+    return Verdict(True, count)
+
+
+def history(db: sqlite_utils.Database, consent_id: str) -> list[dict]:
+    """Every decision of one consent id, oldest first."""
+    return [
+        dict(r) for r in db["decisions"].rows_where("consent_id = ?", [consent_id], order_by="seq")
+    ]

@@ -1,0 +1,31 @@
+"""JSON errors for the machine-facing endpoints (consent API, gateway)."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": message}`` with ``status``; nothing was written."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def json_error(status: int, message: str):
+    response = jsonify(error=message)
+    response.status_code = status
+    return response
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(e: ApiError):
+        return json_error(e.status, e.message)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(e: HTTPException):
+        return json_error(413, "request body is too large")

@@ -1,0 +1,104 @@
+"""Numbered schema migrations.
+
+Each migration is a function that takes the database and changes it; its
+number is its position in ``MIGRATIONS``. Applied numbers are recorded in the
+``migrations`` table. Append new migrations; never edit one that has shipped.
+The tables are documented in ``docs/schema.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import sqlite_utils
+
+from .db import immediate
+
+
+def m001_consent_core(db: sqlite_utils.Database) -> None:
+    db["policies"].create(
+        {
+            "digest": str,
+            "version": str,
+            "revision": int,
+            "content": str,
+            "first_served": str,
+        },
+        pk="digest",
+    )
+    db["policies"].create_index(["version", "revision"], unique=True)
+
+    db["decisions"].create(
+        {
+            "seq": int,
+            "consent_id": str,
+            "ts": str,
+            "version": str,
+            "revision": int,
+            "choices": str,
+            "method": str,
+            "lang": str,
+            "page": str,
+            "ua_family": str,
+            "ip_prefix": str,
+            "salt": str,
+            "personal_digest": str,
+            "chain_hash": str,
+            "erased_at": str,
+        },
+        pk="seq",
+        not_null={"ts", "version", "revision", "choices", "method", "lang", "chain_hash"},
+    )
+    db["decisions"].create_index(["consent_id"])
+    db["decisions"].create_index(["ts"])
+
+    db["daily_consent"].create(
+        {
+            "day": str,
+            "version": str,
+            "lang": str,
+            "method": str,
+            "category": str,
+            "granted": int,
+            "count": int,
+        },
+        pk=("day", "version", "lang", "method", "category", "granted"),
+    )
+    db["daily_decisions"].create(
+        {"day": str, "version": str, "lang": str, "method": str, "count": int},
+        pk=("day", "version", "lang", "method"),
+    )
+    db["daily_pages"].create({"day": str, "page": str, "count": int}, pk=("day", "page"))
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    m001_consent_core,
+]
+
+
+def pending(db: sqlite_utils.Database) -> list[int]:
+    if not db["migrations"].exists():
+        return list(range(1, len(MIGRATIONS) + 1))
+    done = {row["id"] for row in db["migrations"].rows}
+    return [n for n in range(1, len(MIGRATIONS) + 1) if n not in done]
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply every pending migration in one transaction; return their names.
+
+    Several gunicorn workers start at once; the immediate transaction makes the
+    first one migrate and the others find nothing left to do.
+    """
+    applied = []
+    with immediate(db):
+        if not db["migrations"].exists():
+            db["migrations"].create({"id": int, "name": str, "applied_at": str}, pk="id")
+        for number in pending(db):
+            fn = MIGRATIONS[number - 1]
+            fn(db)
+            db["migrations"].insert(
+                {"id": number, "name": fn.__name__, "applied_at": datetime.now(UTC).isoformat()}
+            )
+            applied.append(fn.__name__)
+    return applied

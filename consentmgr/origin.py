@@ -1,0 +1,54 @@
+"""The origin rule and CORS for endpoints the customer's site calls.
+
+Browsers send ``Origin`` on every cross-site POST and DELETE and on every
+``fetch``; a write whose origin is not the site or this service is refused,
+so another site cannot record or withdraw consent on a visitor's behalf.
+"""
+
+from __future__ import annotations
+
+from flask import Response, current_app, request
+
+from .errors import ApiError
+
+PREFLIGHT_MAX_AGE = 600
+
+
+def own_origin() -> str:
+    return f"{request.scheme}://{request.host}".lower()
+
+
+def is_allowed(origin: str | None) -> bool:
+    if not origin:
+        return False
+    origin = origin.lower()
+    return origin == own_origin() or origin in current_app.config["SITE_ORIGINS"]
+
+
+def require_allowed_origin() -> None:
+    """Refuse a state-changing request unless its Origin is the site or this service."""
+    origin = request.headers.get("Origin")
+    if not origin:
+        raise ApiError(403, "missing Origin header: requests must come from a browser on the site")
+    if not is_allowed(origin):
+        raise ApiError(403, f"origin {origin} is not allowed (see SITE_ORIGINS)")
+
+
+def add_cors_headers(response: Response, methods: str = "GET, POST, DELETE") -> Response:
+    """Let allowed origins read responses with credentials; answer their preflights."""
+    origin = request.headers.get("Origin")
+    response.vary.add("Origin")
+    if is_allowed(origin):
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        if request.method == "OPTIONS":
+            response.headers["Access-Control-Allow-Methods"] = methods
+            response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+            response.headers["Access-Control-Max-Age"] = str(PREFLIGHT_MAX_AGE)
+    return response
+
+
+def preflight() -> Response:
+    if not is_allowed(request.headers.get("Origin")):
+        raise ApiError(403, "origin is not allowed (see SITE_ORIGINS)")
+    return Response(status=204)

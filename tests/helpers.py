@@ -1,0 +1,34 @@
+"""Small helpers shared by the tests."""
+
+import json
+
+SITE = "https://ansettr.no"
+ACCEPT_ALL = {
+    "choices": {"analytics": True, "marketing": True},
+    "method": "accept_all",
+    "lang": "nb",
+}
+REJECT_ALL = {
+    "choices": {"analytics": False, "marketing": False},
+    "method": "reject_all",
+    "lang": "nb",
+}
+
+
+def post_decision(
+    client, body, origin=SITE, content_type="text/plain", remote_addr="127.0.0.1", **headers
+):
+    data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    if origin:
+        headers["Origin"] = origin
+    return client.post(
+        "/api/consent",
+        data=data,
+        content_type=content_type,
+        headers=headers,
+        environ_base={"REMOTE_ADDR": remote_addr},
+    )
+
+
+def count(db, table="decisions"):
+    return db.execute(f"select count(*) from {table}").fetchone()[0]
