@@ -10,7 +10,19 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, config, consent_api, db, errors, health, migrations, policy, security_headers
+from . import (
+    cli,
+    config,
+    consent_api,
+    db,
+    deliver,
+    errors,
+    health,
+    matomo_gateway,
+    migrations,
+    policy,
+    security_headers,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,4 +68,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     app.register_blueprint(consent_api.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(matomo_gateway.bp)
+    deliver.init_app(app)
     return app

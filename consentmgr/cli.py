@@ -6,16 +6,18 @@ file exists (every other command needs the app, and the app needs the config).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from . import config, consent_log, db, migrations
+from . import config, consent_log, db, deliver, gateway_stats, migrations, outbox
 
 
 @click.command("init")
@@ -95,8 +97,78 @@ def serve_command(bind: str, workers: int) -> None:
     os.execv(gunicorn, args)  # noqa: S606
 
 
+@click.command("deliver")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+@with_appcontext
+def deliver_command(once: bool) -> None:
+    """Send queued gateway items upstream (a loop; --once to drain and exit)."""
+    app = current_app._get_current_object()  # noqa: SLF001
+    if once:
+        report = deliver.deliver_once(app)
+        delivered, retried = sum(report.delivered.values()), sum(report.retried.values())
+        click.echo(
+            f"delivered {delivered}; retrying later {retried}; dead {sum(report.dead.values())}"
+        )
+        for error in report.errors:
+            click.echo(f"  {error}", err=True)
+        return
+    thread = deliver.Deliverer(app)
+    click.echo("delivering; Ctrl-C to stop")
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(1)
+    except KeyboardInterrupt:
+        thread.stop()
+        thread.join(30)
+
+
+@click.group("outbox", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@click.pass_context
+@with_appcontext
+def outbox_command(ctx: click.Context, as_json: bool) -> None:
+    """Show pending / delivered / dead counts and dead items' errors."""
+    if ctx.invoked_subcommand:
+        return
+    database = db.get_db()
+    stats = outbox.stats(database, time.time())
+    dead = outbox.dead_items(database)
+    if as_json:
+        click.echo(
+            json.dumps({**stats, "counters": gateway_stats.totals(database), "dead_items": dead})
+        )
+        return
+    age = stats["oldest_pending_seconds"]
+    click.echo(f"pending   {stats['pending']}")
+    click.echo(f"delivered {stats['delivered']}")
+    click.echo(f"dead      {stats['dead']}")
+    click.echo("oldest pending: " + (f"{age:.0f} s" if age is not None else "none"))
+    for item in dead:
+        click.echo(
+            f"dead #{item['id']} {item['target']} after {item['attempts']} attempts:"
+            f" {item['last_error']}"
+        )
+
+
+@outbox_command.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@with_appcontext
+def outbox_retry_command(ids: tuple[int, ...]) -> None:
+    """Put dead items (all, or the given ids) back in the queue."""
+    n = outbox.retry_dead(db.get_db(), time.time(), list(ids) if ids else None)
+    click.echo(f"re-queued {n} dead item{'s' if n != 1 else ''}")
+
+
 def init_app(app: Flask) -> None:
-    for command in (init_command, migrate_command, verify_log_command, serve_command):
+    for command in (
+        init_command,
+        migrate_command,
+        verify_log_command,
+        serve_command,
+        deliver_command,
+        outbox_command,
+    ):
         app.cli.add_command(command)
 
 

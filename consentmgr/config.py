@@ -50,6 +50,15 @@ def _int(lo: int, hi: int) -> Callable[[Any], int]:
     return check
 
 
+def _float(lo: float, hi: float) -> Callable[[Any], float]:
+    def check(v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
+            raise ValueError
+        return float(v)
+
+    return check
+
+
 def _str(v: Any) -> str:
     if not isinstance(v, str):
         raise ValueError
@@ -179,6 +188,54 @@ KEYS: dict[str, Key] = {
         "must be the number of reverse proxies in front of the app (0 to 5)",
         "How many proxies set X-Forwarded-For/-Proto/-Host; 0 trusts none.",
     ),
+    "MATOMO_URL": Key(
+        None,
+        _http_url,
+        'must be an http(s) URL like "https://ansettr.matomo.cloud/", or empty',
+        "Matomo upstream base URL; hits go to <MATOMO_URL>/matomo.php. Empty disables Matomo.",
+    ),
+    "MATOMO_SITE_ID": Key(
+        1,
+        _int(1, 10**9),
+        "must be a positive whole number",
+        "Matomo site id every hit is forced to.",
+    ),
+    "MATOMO_TOKEN_AUTH": Key(
+        None,
+        _opt_str,
+        "must be a string",
+        "Matomo token_auth, added server-side so Matomo accepts cip and cdt.",
+    ),
+    "OUTBOX_MAX_AGE_HOURS": Key(
+        48,
+        _int(1, 24 * 30),
+        "must be a whole number of hours between 1 and 720",
+        "Undelivered Matomo items older than this become dead instead of being sent late.",
+    ),
+    "OUTBOX_KEEP_DAYS": Key(
+        7,
+        _int(1, 3650),
+        "must be a whole number of days between 1 and 3650",
+        "Delivered and dead outbox items are pruned after this many days.",
+    ),
+    "DELIVER_IN_BACKGROUND": Key(
+        True,
+        _bool,
+        "must be true or false",
+        "Run the deliverer as a thread in each app process (false: run `consentmgr deliver`).",
+    ),
+    "DELIVER_INTERVAL_SECONDS": Key(
+        2.0,
+        _float(0.05, 3600),
+        "must be a number of seconds between 0.05 and 3600",
+        "How often the deliverer looks for due items when it is not woken by a new one.",
+    ),
+    "UPSTREAM_CONNECT_TIMEOUT": Key(
+        3.05, _float(0.1, 60), "must be seconds between 0.1 and 60", "Connect timeout upstream."
+    ),
+    "UPSTREAM_READ_TIMEOUT": Key(
+        10.0, _float(0.1, 300), "must be seconds between 0.1 and 300", "Read timeout upstream."
+    ),
     "SQLITE_SYNCHRONOUS": Key(
         "FULL",
         _choice("FULL", "NORMAL"),
@@ -205,7 +262,7 @@ def template() -> str:
 def _toml(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
+    if isinstance(value, int | float):
         return str(value)
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

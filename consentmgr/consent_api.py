@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from . import consent_cookie, consent_log
 from .consent_cookie import Consent
+from .consent_gate import current_consent, current_policy
 from .db import get_db
 from .errors import ApiError
 from .origin import add_cors_headers, preflight, require_allowed_origin
@@ -26,25 +27,6 @@ bp = Blueprint("consent_api", __name__, url_prefix="/api")
 
 MAX_BODY = 4096
 CHOICE_METHODS = ("accept_all", "reject_all", "custom", "gpc")
-
-
-def current_policy() -> Policy:
-    return current_app.extensions["consentmgr.policy"]
-
-
-def current_consent() -> Consent | None:
-    """The visitor's verified, unexpired consent, whatever its version."""
-    return consent_cookie.decode(
-        current_app, request.cookies.get(current_app.config["COOKIE_NAME"])
-    )
-
-
-def valid_consent() -> Consent | None:
-    """The visitor's consent if it is verified, unexpired and for the current version."""
-    consent = current_consent()
-    if consent is None or consent.version != current_policy().version:
-        return None
-    return consent
 
 
 def sends_gpc() -> bool:

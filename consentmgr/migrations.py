@@ -72,8 +72,37 @@ def m001_consent_core(db: sqlite_utils.Database) -> None:
     db["daily_pages"].create({"day": str, "page": str, "count": int}, pk=("day", "page"))
 
 
+def m002_gateway(db: sqlite_utils.Database) -> None:
+    db["outbox"].create(
+        {
+            "id": int,
+            "target": str,
+            "consent_id": str,
+            "payload": str,
+            "created": float,
+            "status": str,
+            "attempts": int,
+            "next_attempt": float,
+            "lease_until": float,
+            "lease_owner": str,
+            "last_error": str,
+            "finished": float,
+        },
+        pk="id",
+        not_null={"target", "payload", "created", "status", "attempts", "next_attempt"},
+        defaults={"status": "pending", "attempts": 0},
+    )
+    db["outbox"].create_index(["status", "target", "next_attempt"])
+    db["outbox"].create_index(["consent_id"])
+    db["gateway_daily"].create(
+        {"day": str, "target": str, "category": str, "outcome": str, "count": int},
+        pk=("day", "target", "category", "outcome"),
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m001_consent_core,
+    m002_gateway,
 ]
 
 

@@ -14,6 +14,7 @@ def make_config(tmp_path, **overrides):
         "DATABASE": str(tmp_path / "consent.sqlite"),
         "SITE_ORIGINS": [SITE],
         "COOKIE_SECURE": False,
+        "DELIVER_IN_BACKGROUND": False,
         **overrides,
     }
 

@@ -32,3 +32,15 @@ def post_decision(
 
 def count(db, table="decisions"):
     return db.execute(f"select count(*) from {table}").fetchone()[0]
+
+
+def database_bytes(path):
+    """The database file and its WAL, as raw bytes, for scanning for leaked values."""
+    from pathlib import Path
+
+    data = b""
+    for suffix in ("", "-wal"):
+        file = Path(str(path) + suffix)
+        if file.exists():
+            data += file.read_bytes()
+    return data

@@ -1,0 +1,71 @@
+"""What Matomo and Meta deliveries have in common: the HTTP session and the verdict.
+
+Every call goes to a URL built from configuration alone, with explicit
+connect and read timeouts, never follows a redirect and ignores proxy
+variables from the environment, so nothing a visitor sends can steer where the
+gateway connects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from flask import Flask
+
+from .outbox import Item
+
+
+@dataclass
+class Outcome:
+    """How one upstream call went, item by item."""
+
+    delivered: list[Item] = field(default_factory=list)
+    retry: list[Item] = field(default_factory=list)
+    dead: list[tuple[Item, str]] = field(default_factory=list)
+    error: str = ""
+
+    @classmethod
+    def all_retry(cls, items: Sequence[Item], error: str) -> Outcome:
+        return cls(retry=list(items), error=error)
+
+    @classmethod
+    def all_dead(cls, items: Sequence[Item], error: str) -> Outcome:
+        return cls(dead=[(i, error) for i in items], error=error)
+
+
+def session() -> requests.Session:
+    s = requests.Session()
+    s.trust_env = False
+    s.max_redirects = 0
+    return s
+
+
+def post(app: Flask, http: requests.Session, url: str, **kwargs: Any) -> requests.Response:
+    timeout = (app.config["UPSTREAM_CONNECT_TIMEOUT"], app.config["UPSTREAM_READ_TIMEOUT"])
+    return http.post(url, timeout=timeout, allow_redirects=False, **kwargs)
+
+
+RETRYABLE_STATUS = {408, 425, 429}
+
+
+def http_failure(items: Sequence[Item], response: requests.Response) -> Outcome | None:
+    """The outcome for a non-2xx answer, or None when the status is a success."""
+    status = response.status_code
+    body = response.text[:500].strip()
+    if 200 <= status < 300:
+        return None
+    if 300 <= status < 400:
+        where = response.headers.get("Location", "?")
+        return Outcome.all_dead(items, f"HTTP {status}: redirect to {where} not followed")
+    message = f"HTTP {status}: {body}" if body else f"HTTP {status}"
+    if status >= 500 or status in RETRYABLE_STATUS:
+        return Outcome.all_retry(items, message)
+    return Outcome.all_dead(items, message)
+
+
+def network_failure(items: Sequence[Item], error: requests.RequestException) -> Outcome:
+    kind = "timeout" if isinstance(error, requests.Timeout) else "network error"
+    return Outcome.all_retry(items, f"{kind}: {type(error).__name__}: {error}"[:500])
