@@ -82,9 +82,11 @@ def deliver(app):
 
 
 def upstream_hits(server):
-    """Every hit the stand-in received, as dicts, with the bulk body's token."""
+    """Every hit the stand-in tracked (answered 200), as dicts, with the bulk body's token."""
     hits = []
-    for request, _ in server.log:
+    for request, response in server.log:
+        if response.status_code != 200:
+            continue
         body = json.loads(request.get_data())
         for q in body["requests"]:
             hits.append({**dict(parse_qsl(q.lstrip("?"))), "_token": body.get("token_auth")})
