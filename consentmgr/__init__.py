@@ -19,6 +19,7 @@ from . import (
     errors,
     health,
     matomo_gateway,
+    meta_gateway,
     migrations,
     policy,
     security_headers,
@@ -69,5 +70,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(consent_api.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(matomo_gateway.bp)
+    app.register_blueprint(meta_gateway.bp)
     deliver.init_app(app)
     return app

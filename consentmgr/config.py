@@ -9,6 +9,7 @@ that does not start.
 
 from __future__ import annotations
 
+import re
 import secrets
 import tomllib
 from collections.abc import Callable, Mapping
@@ -74,6 +75,19 @@ def _opt_str(v: Any) -> str | None:
 def _choice(*options: str) -> Callable[[Any], str]:
     def check(v: Any) -> str:
         if v not in options:
+            raise ValueError
+        return v
+
+    return check
+
+
+def _pattern(regex: str) -> Callable[[Any], str | None]:
+    compiled = re.compile(regex)
+
+    def check(v: Any) -> str | None:
+        if v is None or v == "":
+            return None
+        if not isinstance(v, str) or not compiled.fullmatch(v):
             raise ValueError
         return v
 
@@ -182,6 +196,12 @@ KEYS: dict[str, Key] = {
         "must be a URL or a path",
         "Where the banner's privacy link points.",
     ),
+    "SHOW_REOPEN_BUTTON": Key(
+        False,
+        _bool,
+        "must be true or false",
+        'Show a small persistent "Personvern" button that reopens the consent choices.',
+    ),
     "TRUSTED_PROXIES": Key(
         0,
         _int(0, 5),
@@ -205,6 +225,33 @@ KEYS: dict[str, Key] = {
         _opt_str,
         "must be a string",
         "Matomo token_auth, added server-side so Matomo accepts cip and cdt.",
+    ),
+    "META_PIXEL_ID": Key(
+        None,
+        _pattern(r"\d{5,20}"),
+        "must be the pixel id as a string of digits, or empty",
+        "Meta pixel (dataset) id; events go to its Conversions API. Empty disables Meta.",
+    ),
+    "META_ACCESS_TOKEN": Key(
+        None, _opt_str, "must be a string", "Conversions API access token for the pixel."
+    ),
+    "META_API_VERSION": Key(
+        "v23.0",
+        _pattern(r"v\d{1,3}\.\d{1,2}"),
+        'must be a Graph API version like "v23.0"',
+        "Graph API version to call.",
+    ),
+    "META_GRAPH_URL": Key(
+        "https://graph.facebook.com",
+        _http_url,
+        "must be an http(s) URL",
+        "Graph API host; events go to <META_GRAPH_URL>/<version>/<pixel id>/events.",
+    ),
+    "META_TEST_EVENT_CODE": Key(
+        None,
+        _opt_str,
+        "must be a string",
+        "Test event code from Events Manager, to see events in Test Events; empty in production.",
     ),
     "OUTBOX_MAX_AGE_HOURS": Key(
         48,

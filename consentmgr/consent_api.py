@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from . import consent_cookie, consent_log
+from . import consent_cookie, consent_log, gateway_stats, outbox
 from .consent_cookie import Consent
 from .consent_gate import current_consent, current_policy
 from .db import get_db
@@ -114,6 +114,8 @@ def record(
         ),
         now,
     )
+    if previous:
+        forget_refused(consent_id, choices)
     granted = frozenset(c for c, on in choices.items() if on)
     consent = Consent(consent_id, policy.version, granted, now.replace(microsecond=0))
     body = state(consent) | {"receipt": f"/receipt/{consent_id}"}
@@ -121,6 +123,13 @@ def record(
     response.status_code = status
     consent_cookie.set_cookie(current_app, response, consent)
     return response
+
+
+def forget_refused(consent_id: str, choices: dict[str, bool]) -> None:
+    """Delete the visitor's undelivered gateway items of every category now refused."""
+    for target, category in gateway_stats.TARGET_CATEGORY.items():
+        if not choices.get(category):
+            outbox.forget_visitor(get_db(), consent_id, target)
 
 
 def _page(body: dict[str, Any]) -> str | None:

@@ -21,12 +21,12 @@ import requests
 import sqlite_utils
 from flask import Flask
 
-from . import matomo_upstream, outbox, upstream
+from . import matomo_upstream, meta_upstream, outbox, upstream
 from .db import open_for
 
 log = logging.getLogger(__name__)
 
-TARGETS = [matomo_upstream]
+TARGETS = [matomo_upstream, meta_upstream]
 PRUNE_EVERY_SECONDS = 3600.0
 
 

@@ -17,7 +17,7 @@ import time
 
 from flask import Blueprint, Response, current_app, request
 
-from . import gateway_stats, matomo_hit, outbox, sealed
+from . import gateway_stats, matomo_hit, outbox, scripts, sealed
 from .consent_gate import consent_for
 from .db import get_db
 from .errors import ApiError
@@ -87,3 +87,9 @@ def track() -> Response:
     if wake:
         wake()
     return answer(image)
+
+
+@bp.get("/matomo.js")
+def tracker() -> Response:
+    """The first-party tracker; it waits for analytics consent before doing anything."""
+    return scripts.serve("matomo.js", {"__CONSENT_COOKIE__": current_app.config["COOKIE_NAME"]})
