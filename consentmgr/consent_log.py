@@ -145,3 +145,32 @@ def history(db: sqlite_utils.Database, consent_id: str) -> list[dict]:
     return [
         dict(r) for r in db["decisions"].rows_where("consent_id = ?", [consent_id], order_by="seq")
     ]
+
+
+def erase(db: sqlite_utils.Database, consent_id: str, now: datetime) -> int:
+    """Blank the personal fields of every row of one consent id; return how many rows.
+
+    The salt goes too, so the kept ``personal_digest`` can no longer be linked
+    to the erased values; the chain and the daily aggregates are untouched.
+    """
+    with immediate(db):
+        return db.execute(
+            "update decisions set consent_id = null, page = null, ua_family = null,"
+            " ip_prefix = null, salt = null, erased_at = ? where consent_id = ?",
+            [now.isoformat(timespec="seconds"), consent_id],
+        ).rowcount
+
+
+def purge(db: sqlite_utils.Database, before: datetime, now: datetime, *, dry_run: bool) -> int:
+    """Blank the personal fields of rows older than ``before`` (retention); return how many."""
+    cutoff = before.isoformat(timespec="milliseconds")
+    if dry_run:
+        return db.execute(
+            "select count(*) from decisions where ts < ? and erased_at is null", [cutoff]
+        ).fetchone()[0]
+    with immediate(db):
+        return db.execute(
+            "update decisions set consent_id = null, page = null, ua_family = null,"
+            " ip_prefix = null, salt = null, erased_at = ? where ts < ? and erased_at is null",
+            [now.isoformat(timespec="seconds"), cutoff],
+        ).rowcount

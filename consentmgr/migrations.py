@@ -100,9 +100,29 @@ def m002_gateway(db: sqlite_utils.Database) -> None:
     )
 
 
+def m003_admin(db: sqlite_utils.Database) -> None:
+    db["admins"].create({"username": str, "password_hash": str, "created": str}, pk="username")
+    db["audit"].create(
+        {"id": int, "ts": str, "username": str, "action": str, "detail": str, "client": str},
+        pk="id",
+        not_null={"ts", "action"},
+    )
+    db["audit"].create_index(["ts"])
+    db["login_failures"].create({"id": int, "key": str, "ts": float}, pk="id")
+    db["login_failures"].create_index(["key", "ts"])
+
+
+def m004_checkpoints(db: sqlite_utils.Database) -> None:
+    db["checkpoints"].create(
+        {"seq": int, "chain_hash": str, "ts": str, "signed": str}, pk="seq", not_null={"signed"}
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m001_consent_core,
     m002_gateway,
+    m003_admin,
+    m004_checkpoints,
 ]
 
 
