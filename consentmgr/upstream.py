@@ -37,9 +37,15 @@ class Outcome:
 
 
 def session() -> requests.Session:
+    """A session that ignores proxy variables; ``post`` never follows a redirect.
+
+    ``max_redirects`` keeps its default: requests looks one redirect ahead even
+    with ``allow_redirects=False`` (without sending it), and a limit of 0 turns
+    every 3xx into ``TooManyRedirects``, a network error retried until it expires,
+    instead of the dead item with its ``Location`` that ``http_failure`` makes.
+    """
     s = requests.Session()
     s.trust_env = False
-    s.max_redirects = 0
     return s
 
 
