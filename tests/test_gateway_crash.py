@@ -1,0 +1,273 @@
+"""A ``kill -9`` in the middle of a burst loses no hit the visitor was told was accepted.
+
+The gateway answers a consented hit only after its outbox row is committed, so
+the answer is a promise: whatever happens to the process afterwards, the hit
+reaches Matomo. This test keeps that promise honest against a real crash, not
+a simulated one: gunicorn serves the app in its own process group, a burst of
+2,000 hits comes in from several client threads, and the whole group is sent
+SIGKILL after the 700th answer, while other hits are still in flight. The
+server is then started again on the same database, a separate
+``consentmgr deliver --once`` drains the outbox to a Matomo stand-in, and
+every hit that got a 2xx must have arrived.
+
+Hits that were in flight when the server died may or may not have been
+committed; they are allowed to arrive (the visitor simply never heard back),
+but nothing may arrive twice here: no deliverer ran before the kill, so no row
+can have been sent without being marked delivered.
+"""
+
+import http.client
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
+
+import pytest
+from helpers import ACCEPT_ALL, SITE
+from werkzeug import Response
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+HITS = 2000
+KILL_AFTER = 700
+AFTER_RESTART = 20
+CLIENT_THREADS = 8
+SECRET = "crash-test-secret-key-that-is-long-enough-0123"
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def matomo_ok(request):
+    n = len(request.get_json(force=True)["requests"])
+    return Response(
+        json.dumps({"status": "success", "tracked": n, "invalid": 0}),
+        content_type="application/json",
+    )
+
+
+class Server:
+    """gunicorn serving consentmgr in a process group of its own, so it can be killed whole."""
+
+    def __init__(self, env, log_path):
+        self.port = free_port()
+        self.log_path = log_path
+        self.log = open(log_path, "ab")  # noqa: SIM115 (closed in stop/kill)
+        self.proc = subprocess.Popen(
+            [
+                str(BIN / "gunicorn"),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "2",
+                "--log-level",
+                "warning",
+                "consentmgr:create_app()",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=self.log,
+            start_new_session=True,
+        )
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def wait_ready(self):
+        for _ in range(300):
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"gunicorn exited with {self.proc.returncode}; see {self.log_path}"
+                )
+            try:
+                status, _, _ = request(self.port, "GET", "/health")
+            except OSError:
+                time.sleep(0.1)
+                continue
+            if status == 200:
+                return
+        raise RuntimeError(f"gunicorn did not become ready; see {self.log_path}")
+
+    def kill(self):
+        """SIGKILL to master and workers at once: no handler, no cleanup, no flush."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(30)
+        self.log.close()
+
+
+def request(port, method, path, body=None, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    try:
+        conn.request(method, path, body, headers or {})
+        response = conn.getresponse()
+        return response.status, response.getheader("Set-Cookie"), response.read()
+    finally:
+        conn.close()
+
+
+def consent_cookie(port):
+    status, set_cookie, body = request(
+        port,
+        "POST",
+        "/api/consent",
+        json.dumps(ACCEPT_ALL),
+        {"Origin": SITE, "Content-Type": "text/plain"},
+    )
+    assert status == 201, body
+    cookie = SimpleCookie(set_cookie)["consent"]
+    return f"consent={cookie.value}"
+
+
+def hit_path(name):
+    query = {"idsite": "1", "rec": "1", "action_name": name, "url": f"{SITE}/side/{name}"}
+    return "/matomo.php?" + urlencode(query)
+
+
+def burst(port, cookie, names, on_answer):
+    """Send every hit from several threads; return name -> status (None: no answer)."""
+    results = {}
+    answered = 0
+    lock = threading.Lock()
+    pending = iter(names)
+    headers = {"Cookie": cookie, "User-Agent": "crash-test"}
+
+    def client():
+        nonlocal answered
+        while True:
+            with lock:
+                name = next(pending, None)
+            if name is None:
+                return
+            try:
+                status, _, _ = request(port, "GET", hit_path(name), headers=headers)
+            except (OSError, http.client.HTTPException):
+                status = None
+            with lock:
+                results[name] = status
+                if status is not None:
+                    answered += 1
+                    on_answer(answered)
+
+    threads = [threading.Thread(target=client) for _ in range(CLIENT_THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def received_names(matomo):
+    names = Counter()
+    for req, response in matomo.log:
+        assert req.path == "/matomo.php"
+        if response.status_code == 200:
+            for q in json.loads(req.get_data())["requests"]:
+                names[dict(parse_qsl(q.lstrip("?")))["action_name"]] += 1
+    return names
+
+
+def consentmgr_cli(env, *args):
+    result = subprocess.run(
+        [str(BIN / "consentmgr"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.fixture
+def matomo(httpserver):
+    httpserver.expect_request("/matomo.php", method="POST").respond_with_handler(matomo_ok)
+    return httpserver
+
+
+def test_kill_9_mid_burst_loses_no_acknowledged_hit(tmp_path, instance_folder, matomo):
+    instance_folder.mkdir(parents=True, exist_ok=True)
+    (instance_folder / "config.toml").write_text(
+        f'SECRET_KEY = "{SECRET}"\n'
+        f'SITE_ORIGINS = ["{SITE}"]\n'
+        "COOKIE_SECURE = false\n"
+        f'MATOMO_URL = "{matomo.url_for("/")}"\n'
+        "MATOMO_SITE_ID = 7\n"
+        'MATOMO_TOKEN_AUTH = "crash-test-token"\n'
+        "DELIVER_IN_BACKGROUND = false\n"
+    )
+    env = {**os.environ, "CONSENTMGR_INSTANCE": str(instance_folder)}
+    env.pop("CONSENTMGR_CONFIG", None)
+    log_path = tmp_path / "gunicorn.log"
+
+    first = Server(env, log_path)
+    try:
+        cookie = consent_cookie(first.port)
+        names = [f"burst-{n:04d}" for n in range(HITS)]
+        killed = threading.Event()
+
+        def kill_mid_burst(answered):
+            if answered >= KILL_AFTER and not killed.is_set():
+                killed.set()
+                first.kill()
+
+        results = burst(first.port, cookie, names, kill_mid_burst)
+    finally:
+        first.stop()
+    assert first.proc.returncode == -signal.SIGKILL
+
+    answered = {n: s for n, s in results.items() if s is not None}
+    acknowledged = {n for n, s in answered.items() if 200 <= s < 300}
+    assert set(answered.values()) == {204}, "every answer before the kill was a 204"
+    assert KILL_AFTER <= len(acknowledged) < HITS, "the kill landed in the middle of the burst"
+    assert len(matomo.log) == 0, "no deliverer runs in the server: nothing went upstream yet"
+
+    second = Server(env, log_path)
+    try:
+        later = [f"after-restart-{n:02d}" for n in range(AFTER_RESTART)]
+        after = burst(second.port, cookie, later, lambda _: None)
+        assert set(after.values()) == {204}, "the restarted server accepts the same cookie"
+        drained = consentmgr_cli(env, "deliver", "--once")
+    finally:
+        second.stop()
+
+    received = received_names(matomo)
+    must_arrive = acknowledged | set(later)
+    missing = must_arrive - set(received)
+    assert not missing, (
+        f"{len(missing)} acknowledged hits never arrived, e.g. {sorted(missing)[:5]}"
+    )
+    assert set(received) <= set(names) | set(later), "only hits that were sent can arrive"
+    duplicates = {n: c for n, c in received.items() if c > 1}
+    assert not duplicates, f"{len(duplicates)} hits arrived more than once"
+    unacknowledged_but_kept = set(received) - must_arrive
+    assert len(unacknowledged_but_kept) <= CLIENT_THREADS, "only in-flight hits can be extra"
+    assert f"delivered {len(received)};" in drained
+
+    stats = json.loads(consentmgr_cli(env, "outbox", "--json"))
+    assert (stats["pending"], stats["dead"], stats["delivered"]) == (0, 0, len(received))
+    db = sqlite3.connect(instance_folder / "consentmgr.sqlite")
+    try:
+        assert db.execute("pragma integrity_check").fetchone() == ("ok",)
+    finally:
+        db.close()
