@@ -1,0 +1,253 @@
+"""Visitor-facing cost of ``/matomo.php`` with consent, against two baselines.
+
+Every server runs under gunicorn with 2 sync workers and gets the same
+requests: ``GET /matomo.php?idsite=1&rec=1&action_name=...`` with a consent
+cookie (consentmgr's grants analytics; it is obtained once through
+``POST /api/consent``). A Matomo stand-in in this process answers every
+request after 200 ms, like a distant or busy Matomo.
+
+- bare Flask hello: the ceiling for this gunicorn setup.
+- consentmgr, deliverer off (``DELIVER_IN_BACKGROUND = false``): the path a
+  visitor waits for: consent check, cleaning, sealing and the committed
+  outbox row; Matomo is not contacted during the load. The goals are about
+  this one. A second run with ``SQLITE_SYNCHRONOUS = "NORMAL"`` shows what
+  the fsync per hit costs.
+- consentmgr, deliverer on: the same while the background deliverer in the
+  workers sends bulk requests to the slow upstream.
+- synchronous pass-through proxy: the design the outbox replaces, a Flask
+  app that forwards each hit to the 200 ms upstream and waits for it.
+
+Each server gets two loads: a throughput load with more connections than
+workers (requests queue, so its latency includes waiting for a free worker)
+and a latency load with one connection per worker (what one visitor waits).
+
+    .venv/bin/python bench/gateway.py [--seconds 8] [--connections 8] [--no-background]
+
+Goals: consentmgr (deliverer off) req/s >= 0.6 x bare Flask, p99 <= 5 ms.
+The machine may be shared, so the figures are indicative; ratios within one
+run are the comparable numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from pathlib import Path
+
+from harness import consentmgr_instance, gunicorn, load, table
+
+WORKERS = 2
+UPSTREAM_DELAY = 0.2
+PATH = "/matomo.php?idsite=1&rec=1&action_name=Stillinger&url=https%3A%2F%2Fansettr.no%2Fjobb"
+SITE = "https://ansettr.no"
+
+
+class SlowMatomo:
+    """A Matomo stand-in on 127.0.0.1 that tracks every hit after ``UPSTREAM_DELAY``."""
+
+    def __init__(self) -> None:
+        from werkzeug.serving import make_server
+        from werkzeug.wrappers import Request, Response
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self.tracked = 0
+        self.lock = threading.Lock()
+
+        @Request.application
+        def app(request: Request) -> Response:
+            time.sleep(UPSTREAM_DELAY)
+            n = 1
+            if request.method == "POST":
+                body = json.loads(request.get_data() or b"{}")
+                n = len(body.get("requests", [])) or 1
+            with self.lock:
+                self.tracked += n
+            reply = {"status": "success", "tracked": n, "invalid": 0}
+            return Response(json.dumps(reply), content_type="application/json")
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.port}/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def proxy_app():
+    """The baseline: forward each hit to ``$BENCH_UPSTREAM`` and answer once it has answered."""
+    import requests
+    from flask import Flask, Response, request
+
+    upstream = os.environ["BENCH_UPSTREAM"].rstrip("/") + "/matomo.php"
+    http = requests.Session()
+    http.trust_env = False
+    app = Flask(__name__)
+
+    @app.get("/health")
+    def health():
+        return "ok"
+
+    @app.route("/matomo.php", methods=["GET", "POST"])
+    def track():
+        http.get(upstream, params=list(request.args.items(multi=True)), timeout=(3, 10))
+        return Response(status=204)
+
+    return app
+
+
+def consent_cookie(base: str) -> str:
+    """Accept all once, as the banner would, and return the Cookie header to replay."""
+    req = urllib.request.Request(
+        base + "/api/consent",
+        data=json.dumps(
+            {"choices": {"analytics": True, "marketing": True}, "method": "accept_all"}
+        ).encode(),
+        headers={"Origin": SITE, "Content-Type": "text/plain"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=10) as response:
+        morsel = SimpleCookie(response.headers["Set-Cookie"])["consent"]
+    return f"consent={morsel.value}"
+
+
+def outbox_counts(env: dict[str, str]) -> dict[str, int]:
+    path = Path(env["CONSENTMGR_INSTANCE"]) / "consentmgr.sqlite"
+    db = sqlite3.connect(path, timeout=30)
+    try:
+        return dict(db.execute("select status, count(*) from outbox group by status").fetchall())
+    finally:
+        db.close()
+
+
+@contextlib.contextmanager
+def consentmgr_server(matomo: SlowMatomo, **config: object) -> Iterator[Server]:
+    with (
+        consentmgr_instance(MATOMO_URL=matomo.url, **config) as env,
+        gunicorn("consentmgr:create_app()", env, WORKERS) as base,
+    ):
+        yield Server(base, consent_cookie(base), env)
+
+
+@contextlib.contextmanager
+def plain_server(app: str, env: dict[str, str] | None = None) -> Iterator[Server]:
+    # The same cookie header as consentmgr gets, so every server parses the same request.
+    with gunicorn(app, env, WORKERS) as base:
+        yield Server(base, "consent=x", None)
+
+
+@dataclass
+class Server:
+    base: str
+    cookie: str
+    env: dict[str, str] | None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8, help="per load, two loads per server")
+    parser.add_argument("--connections", type=int, default=8, help="for the throughput load")
+    parser.add_argument(
+        "--no-background", action="store_true", help="skip the run with the deliverer on"
+    )
+    args = parser.parse_args()
+    seconds = args.seconds
+    loads = [("throughput", args.connections), ("latency", WORKERS)]
+
+    matomo = SlowMatomo()
+    servers = [
+        ("bare Flask hello", lambda: plain_server("hello_app:app")),
+        (
+            "consentmgr, deliverer off",
+            lambda: consentmgr_server(matomo, DELIVER_IN_BACKGROUND=False),
+        ),
+        (
+            "consentmgr, off, sync=NORMAL",
+            lambda: consentmgr_server(
+                matomo, DELIVER_IN_BACKGROUND=False, SQLITE_SYNCHRONOUS="NORMAL"
+            ),
+        ),
+    ]
+    if not args.no_background:
+        servers.append(
+            (
+                "consentmgr, deliverer on",
+                lambda: consentmgr_server(matomo, DELIVER_IN_BACKGROUND=True),
+            )
+        )
+    servers.append(
+        (
+            "sync pass-through proxy",
+            lambda: plain_server("gateway:proxy_app()", {"BENCH_UPSTREAM": matomo.url}),
+        )
+    )
+
+    results: dict[str, list] = {kind: [] for kind, _ in loads}
+    notes = []
+    try:
+        for name, start in servers:
+            with start() as server:
+                tracked_before = matomo.tracked
+                for kind, conns in loads:
+                    result = load(
+                        server.base + PATH, "GET", "", {"Cookie": server.cookie}, seconds, conns
+                    )
+                    results[kind].append((name, result))
+                if server.env is None:
+                    continue
+                counts = outbox_counts(server.env)
+                queued = sum(counts.values())
+                if not queued:
+                    raise SystemExit(f"{name}: nothing was queued; the consent cookie was refused")
+                notes.append(
+                    f"  {name}: {queued} hits queued ({counts}),"
+                    f" {matomo.tracked - tracked_before} tracked by the stand-in during the loads"
+                )
+    finally:
+        matomo.close()
+
+    tool = results["throughput"][0][1]["tool"]
+    print(
+        f"GET /matomo.php with analytics consent; gunicorn, {WORKERS} sync workers;"
+        f" {seconds:.0f} s per load, from {tool};"
+        f" the upstream stand-in answers after {UPSTREAM_DELAY * 1000:.0f} ms"
+    )
+    for kind, conns in loads:
+        print()
+        print(f"{kind} load: {conns} connections")
+        print(table(results[kind]))
+    print()
+    print("outbox after the loads:")
+    for note in notes:
+        print(note)
+    print()
+    print(
+        "'consentmgr, deliverer off' is the visitor-facing path: consent check, cleaning,"
+        " sealing, outbox row committed (SQLITE_SYNCHRONOUS=FULL, the default);"
+        " Matomo is not contacted during the load."
+    )
+    bare = results["throughput"][0][1]["rps"]
+    for name, r in results["throughput"][1:]:
+        goal = "  (goal >= 0.6)" if name == "consentmgr, deliverer off" else ""
+        print(f"ratio req/s {name} / bare Flask: {r['rps'] / bare:.3f}{goal}")
+    for kind, conns in loads:
+        off = dict(results[kind])["consentmgr, deliverer off"]
+        print(
+            f"p99 consentmgr, deliverer off, {kind} load ({conns} connections):"
+            f" {off['p99_ms']:.2f} ms  (goal <= 5 ms)"
+        )
+
+
+if __name__ == "__main__":
+    main()
