@@ -11,11 +11,13 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import (
+    banner,
     cli,
     config,
     consent_api,
     db,
     deliver,
+    demo,
     errors,
     health,
     matomo_gateway,
@@ -68,6 +70,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     security_headers.init_app(app)
     cli.init_app(app)
     app.register_blueprint(consent_api.bp)
+    app.register_blueprint(banner.bp)
+    app.register_blueprint(demo.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(matomo_gateway.bp)
     app.register_blueprint(meta_gateway.bp)

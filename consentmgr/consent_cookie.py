@@ -10,13 +10,15 @@ Signing uses the current ``SECRET_KEY``; verification also accepts every key in
 
 from __future__ import annotations
 
+import functools
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask, Response
-from itsdangerous import BadData, BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadData, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 
 SALT = "consentmgr.consent-cookie.v1"
@@ -87,29 +89,47 @@ def _canonical(value: str) -> bool:
         return False
 
 
+def _verifier(app: Flask) -> Callable[[str], Consent | None]:
+    """Signature check of a cookie value, remembered per app.
+
+    A visitor sends the same cookie with every hit; verifying it once and
+    remembering the answer (bounded, per process) takes HMAC and base64 work
+    off every later request. Only the signature is remembered; expiry is
+    checked on every use.
+    """
+    verify = app.extensions.get("consentmgr.cookie_verifier")
+    if verify is None:
+        ser = serializer(app)
+
+        @functools.lru_cache(maxsize=8192)
+        def verify(value: str) -> Consent | None:
+            if not _canonical(value):
+                return None
+            try:
+                payload, ts = ser.loads(value, return_timestamp=True)
+            except (BadData, ValueError, TypeError, UnicodeError):
+                return None
+            return _from_payload(payload, ts.astimezone(UTC))
+
+        app.extensions["consentmgr.cookie_verifier"] = verify
+    return verify
+
+
 def decode(app: Flask, value: str | None, *, allow_expired: bool = False) -> Consent | None:
     """Verify a cookie value; anything missing, tampered, foreign or expired is None.
 
     ``allow_expired`` still requires a valid signature; it is used only to keep
     the same consent id when an expired visitor decides again.
     """
-    if not value or len(value) > 1024 or not _canonical(value):
+    if not value or len(value) > 1024:
         return None
-    max_age = app.config["CONSENT_MAX_AGE_DAYS"] * 86400
-    ser = serializer(app)
-    try:
-        payload, ts = ser.loads(value, max_age=max_age, return_timestamp=True)
-    except SignatureExpired as e:
-        if not allow_expired or e.date_signed is None:
-            return None
-        try:
-            payload = ser.load_payload(e.payload)
-        except BadSignature:
-            return None
-        ts = e.date_signed
-    except (BadSignature, ValueError, TypeError, UnicodeError):
+    consent = _verifier(app)(value)
+    if consent is None:
         return None
-    return _from_payload(payload, ts.astimezone(UTC))
+    max_age = timedelta(days=app.config["CONSENT_MAX_AGE_DAYS"])
+    if not allow_expired and datetime.now(UTC) - consent.time > max_age:
+        return None
+    return consent
 
 
 def set_cookie(app: Flask, response: Response, consent: Consent) -> None:

@@ -98,8 +98,12 @@ def clean(
     user_agent: str,
     language: str,
     accepted_at: float,
-) -> str:
-    """The hit as it may go upstream: allowlisted parameters plus the server's own."""
+) -> list[tuple[str, str]]:
+    """The hit as it may go upstream: allowlisted parameters plus the server's own.
+
+    Returned as pairs; :func:`query` encodes them when the deliverer sends,
+    off the visitor's path.
+    """
     kept = [(k, v) for k, v in params if allowed(k) and k not in SERVER_ONLY]
     forced = [("idsite", str(site_id)), ("rec", "1"), ("cdt", str(int(accepted_at)))]
     if client_ip:
@@ -108,7 +112,12 @@ def clean(
         forced.append(("ua", user_agent[:1000]))
     if language:
         forced.append(("lang", language[:200]))
-    return "?" + urlencode(forced + [(k, v) for k, v in kept if k != "rec"])
+    return forced + [(k, v) for k, v in kept if k != "rec"]
+
+
+def query(pairs: Iterable[Iterable[str]]) -> str:
+    """A bulk request item: ``?name=value&...``."""
+    return "?" + urlencode([tuple(p) for p in pairs])
 
 
 def wants_image(hits: list[list[tuple[str, str]]]) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import requests
 from flask import Flask
 
-from . import sealed, upstream
+from . import matomo_hit, sealed, upstream
 from .outbox import Item
 from .upstream import Outcome
 
@@ -38,7 +38,7 @@ def send(app: Flask, http: requests.Session, items: Sequence[Item]) -> Outcome:
     queries, readable, unreadable = [], [], []
     for item in items:
         try:
-            queries.append(sealed.unseal(app, item.payload))
+            queries.append(matomo_hit.query(sealed.unseal(app, item.payload)))
             readable.append(item)
         except sealed.Unreadable as e:
             unreadable.append((item, str(e)))

@@ -3,6 +3,8 @@ import pytest
 from consentmgr import create_app
 from consentmgr.db import connect
 
+pytest_plugins = ["browser"]
+
 SITE = "https://ansettr.no"
 
 

@@ -1,0 +1,168 @@
+"""``GET /consent.js``: the banner script with the current policy embedded.
+
+A first-time visitor gets code, styles and the texts of all three languages in
+this one response, so showing the banner costs no further request. The body
+depends only on the policy and the configuration, both fixed for the app's
+lifetime, so it is built once per app, in plain and gzip form, with a strong
+ETag per form. A short ``max-age`` lets a policy change reach every visitor
+within minutes; revalidation after that is a cheap 304.
+
+The script is included by other sites (``<script src=".../consent.js">``), so
+the response says it may be embedded cross-origin; it is a classic script and
+needs no CORS headers.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, request
+
+from .policy import LANGS, Policy
+
+bp = Blueprint("banner", __name__)
+
+STATIC = Path(__file__).resolve().parent.parent / "static" / "js"
+# consent.js is the readable source; bench/minify.py makes consent.min.js from
+# it, and that is what visitors download.
+SOURCE = STATIC / "consent.js"
+SERVED = STATIC / "consent.min.js"
+PLACEHOLDER = "__POLICY__"
+MY_DATA_URL = "/mine-data"
+CACHE_CONTROL = "public, max-age=300, must-revalidate"
+# The policy texts the script shows; the rest of "texts" stays on the server.
+TEXT_KEYS = (
+    "title",
+    "intro",
+    "accept_all",
+    "reject_all",
+    "customise",
+    "save",
+    "close",
+    "settings_title",
+    "privacy_link",
+    "my_data",
+    "reopen",
+    "always_on",
+    "vendors",
+    "retention",
+    "saved",
+)
+CATEGORY_TEXT_KEYS = ("name", "purpose", "retention")
+
+
+@dataclass(frozen=True)
+class Representation:
+    body: bytes
+    etag: str
+
+
+@dataclass(frozen=True)
+class Script:
+    plain: Representation
+    gzipped: Representation
+
+
+def cookie_regexp(patterns: list[str]) -> str:
+    """A JavaScript regexp matching cookie names given as patterns with ``*`` wildcards.
+
+    Built here so the script needs no pattern compiler of its own. ``re.escape``
+    only escapes characters that JavaScript regexps also accept escaped.
+    """
+    if not patterns:
+        return "(?!)"
+    alternatives = (re.escape(p).replace(r"\*", ".*") for p in patterns)
+    return "^(?:" + "|".join(alternatives) + ")$"
+
+
+def embedded(policy: Policy, config: Mapping[str, Any]) -> dict[str, Any]:
+    """What the script needs from the policy and config, in the compact shape it reads.
+
+    Short keys keep the download small; ``static/js/consent.js`` documents them.
+    Texts are HTML-escaped here, so the script can put them into its markup
+    without an escaping function of its own.
+    """
+    content = policy.content
+    return {
+        "v": policy.version,
+        "n": "(?:^|; )" + re.escape(config["COOKIE_NAME"]) + "=([^.;]*)",
+        "g": config["HONOR_GPC"],
+        "r": config["SHOW_REOPEN_BUTTON"],
+        "p": config["PRIVACY_URL"],
+        "m": MY_DATA_URL,
+        "k": [
+            {
+                "id": c["id"],
+                "r": bool(c.get("required")),
+                "c": cookie_regexp(c.get("cookies", [])),
+                "v": escape(", ".join(v.get("name", v["id"]) for v in c["vendors"])),
+            }
+            for c in policy.categories
+        ],
+        "t": {
+            lang: {key: escape(content["texts"][lang].get(key, "")) for key in TEXT_KEYS}
+            | {
+                "k": [
+                    [escape(c["texts"][lang][key]) for key in CATEGORY_TEXT_KEYS]
+                    for c in policy.categories
+                ]
+            }
+            for lang in LANGS
+        },
+    }
+
+
+def render(policy: Policy, config: Mapping[str, Any], source: str | None = None) -> bytes:
+    """The script as served: the minified source with the policy in place of the placeholder."""
+    source = SERVED.read_text(encoding="utf-8") if source is None else source
+    if source.startswith("/*!"):
+        # The first line records which source it was made from; visitors need not download it.
+        source = source.split("\n", 1)[1]
+    if source.count(PLACEHOLDER) != 1:
+        raise RuntimeError(f"{SERVED} must contain {PLACEHOLDER} exactly once")
+    data = json.dumps(embedded(policy, config), ensure_ascii=False, separators=(",", ":"))
+    return source.replace(PLACEHOLDER, data).encode()
+
+
+def build(app: Flask) -> Script:
+    body = render(app.extensions["consentmgr.policy"], app.config)
+    digest = hashlib.sha256(body).hexdigest()[:32]
+    # mtime=0 keeps the gzip bytes, and so the ETag, the same in every worker.
+    return Script(
+        plain=Representation(body, f'"{digest}"'),
+        gzipped=Representation(gzip.compress(body, 9, mtime=0), f'"{digest}-gz"'),
+    )
+
+
+def script() -> Script:
+    """This app's script, built on first use; the policy cannot change while it runs."""
+    built = current_app.extensions.get("consentmgr.banner")
+    if built is None:
+        built = current_app.extensions["consentmgr.banner"] = build(current_app)
+    return built
+
+
+@bp.get("/consent.js")
+def consent_js() -> Response:
+    built = script()
+    use_gzip = request.accept_encodings["gzip"] > 0
+    chosen = built.gzipped if use_gzip else built.plain
+    if request.if_none_match.contains_weak(chosen.etag.strip('"')):
+        response = Response(status=304)
+    else:
+        response = Response(chosen.body, mimetype="text/javascript")
+        if use_gzip:
+            response.headers["Content-Encoding"] = "gzip"
+    response.headers["ETag"] = chosen.etag
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    response.headers["Vary"] = "Accept-Encoding"
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return response

@@ -1,0 +1,266 @@
+/*
+ * consent.js: the consentmgr cookie banner, preferences widget and script gate.
+ *
+ * This is the readable source. GET /consent.js serves consent.min.js, made
+ * from it by `python bench/minify.py`, with the current policy in place of
+ * the placeholder P is set to:
+ *   {v: policy version, n: regexp finding the consent cookie's payload,
+ *    g: honour Global Privacy Control, r: show the reopen button,
+ *    p: privacy URL, m: my-data URL,
+ *    k: [{id, r: required, c: regexp of its cookie names, v: vendors}],
+ *    t: {lang: {texts..., k: [[name, purpose, retention] per category]}}}
+ * Texts arrive HTML-escaped. URLs and the consent API are resolved against
+ * this script's own src, so the page can be on another origin.
+ */
+(() => {
+  "use strict";
+  if (window.consentmgr) return;
+  const P = __POLICY__;
+  const d = document;
+  const me = d.currentScript;
+  const url = (u) => new URL(u, me.src).href;
+  const API = url("api/consent");
+  const EVENT = "consent:change";
+  const optional = P.k.filter((k) => !k.r);
+  const choose = (f) => Object.fromEntries(optional.map((k) => [k.id, !!f(k.id)]));
+  const all = (on) => choose(() => on);
+  const any = (c) => optional.some((k) => c?.[k.id]);
+  let choices = null; // {category: granted} once decided, null while undecided
+  let banner = null; // {host, back: element to refocus, layer} while open
+  let tab = null; // the optional persistent reopen button
+  let queue = Promise.resolve(); // script activations, one at a time
+
+  // <html lang> first, then the browser's languages, then bokmål.
+  const pick = (tag) => {
+    const l = (tag || "").toLowerCase().split("-")[0];
+    return l == "no" ? "nb" : Object.hasOwn(P.t, l) && l;
+  };
+  const language = () => [d.documentElement.lang, ...navigator.languages].map(pick).find(Boolean) || "nb";
+
+  // A constructed stylesheet is not subject to the page's style-src CSP, and
+  // inside a shadow root neither the page nor the banner can restyle the other.
+  const sheet = new CSSStyleSheet();
+  sheet.replaceSync(`
+:host{all:initial!important}
+*{--f:#1b1b1b;--b:#fff;--a:#0b3d91}
+@media(prefers-color-scheme:dark){*{--f:#f2f2f2;--b:#1b1b1b;--a:#9cc3ff}}
+.box{font:medium/1.5 system-ui,sans-serif;color:var(--f);background:var(--b);border:2px solid;padding:1em 1.25em}
+.fix{box-sizing:border-box;position:fixed;z-index:2147483647;inset:auto 0 0;margin:0 auto;max-width:46em;max-height:100vh;overflow:auto;border-radius:.75em .75em 0 0}
+h2{font-size:1.25em;margin:0 0 .5em}
+p{margin:0 0 .75em}
+a{color:var(--a);display:inline-block;min-height:24px;margin-right:1em}
+.b{display:grid;grid-template-columns:repeat(auto-fit,minmax(9em,1fr));gap:.5em}
+button{font:inherit;font-weight:600;min-height:44px;padding:0 1em;border:2px solid var(--a);border-radius:.4em;background:var(--a);color:var(--b);cursor:pointer}
+.x{float:right;margin-left:1em;background:0 0;color:inherit}
+.re{position:fixed;left:.5em;bottom:.5em}
+:focus-visible{outline:3px solid var(--f);outline-offset:2px}
+label{display:block;font-weight:600;border-top:1px solid;padding-top:.5em}
+input{width:24px;height:24px;vertical-align:-6px;accent-color:var(--a)}
+@media(prefers-reduced-motion:no-preference){.fix{animation:u .3s}}
+@keyframes u{from{transform:translateY(100%)}}`);
+
+  const mount = (host, html, delegatesFocus) => {
+    const root = host.shadowRoot || host.attachShadow({ mode: "open", delegatesFocus });
+    root.adoptedStyleSheets = [sheet];
+    root.innerHTML = html;
+    return root;
+  };
+
+  // One real checkbox per category, role=switch, labelled by the category's name.
+  const switches = (t) =>
+    P.k
+      .map(
+        (k, i) =>
+          `<label><input type="checkbox" role="switch" name="${k.id}"` +
+          (k.r ? " checked disabled" : choices?.[k.id] ? " checked" : "") +
+          `> ${t.k[i][0]}${k.r ? ` (${t.always_on})` : ""}</label>` +
+          `<p>${t.k[i][1]}<br>${t.vendors}: ${k.v}<br>${t.retention}: ${t.k[i][2]}</p>`,
+      )
+      .join("");
+  const read = (root) => choose((id) => root.querySelector(`[name=${id}]`).checked);
+  const link = (href, text) => `<a href="${url(href)}">${text}</a>`;
+
+  // Layer 1 asks; layer 2 (Tilpass, or any [data-consent-open]) shows the
+  // switches. The three choices have the same size, colour and weight.
+  const show = (layer) => {
+    const active = d.activeElement;
+    if (!banner) d.body.append((banner = { host: d.createElement("div") }).host);
+    if (active != banner.host) banner.back = active;
+    banner.layer = layer;
+    const lang = language();
+    const t = P.t[lang];
+    const buttons = (a, text) =>
+      `<div class="b"><button data-a="accept_all">${t.accept_all}</button>` +
+      `<button data-a="reject_all">${t.reject_all}</button><button data-a="${a}">${text}</button></div>`;
+    const box = mount(
+      banner.host,
+      `<div class="box fix" role="dialog" aria-labelledby="t" lang="${lang}" tabindex="-1">` +
+        (layer > 1
+          ? `<button class="x" data-a="close">${t.close}</button><h2 id="t">${t.settings_title}</h2>` +
+            `${switches(t)}<p>${link(P.p, t.privacy_link)}${link(P.m, t.my_data)}</p>${buttons("custom", t.save)}`
+          : `<h2 id="t">${t.title}</h2><p>${t.intro}</p><p>${link(P.p, t.privacy_link)}</p>${buttons("more", t.customise)}`) +
+        "</div>",
+    ).firstChild;
+    box.onclick = (e) => {
+      const a = e.target.dataset.a;
+      if (a == "close") dismiss();
+      else if (a == "more") show(2);
+      else if (a) decide(a == "custom" ? read(box) : all(a == "accept_all"), a);
+    };
+    box.onkeydown = (e) => {
+      if (e.key == "Escape" && (layer > 1 || choices)) dismiss();
+    };
+    box.focus();
+  };
+
+  // Closing without a decision goes back to the question; it is never forced.
+  const dismiss = () => (choices ? close() : show(1));
+
+  const close = () => {
+    if (!banner) return;
+    const { host, back } = banner;
+    const focused = d.activeElement == host;
+    banner = null;
+    host.remove();
+    if (focused) back?.focus();
+  };
+
+  const granted = (category) => P.k.find((k) => k.id == category)?.r || choices?.[category];
+
+  // Blocked scripts run in document order; an external one is waited for
+  // before the next starts, so inline code can use what it defined.
+  const activate = () =>
+    (queue = queue.then(async () => {
+      for (const el of d.querySelectorAll("script[type='text/plain'][data-category],iframe[data-src][data-category]")) {
+        if (!el.isConnected || !granted(el.dataset.category)) continue;
+        if (el.tagName == "IFRAME") {
+          el.src = el.dataset.src;
+          el.removeAttribute("data-src");
+          continue;
+        }
+        const s = d.createElement("script");
+        for (const a of el.attributes) s.setAttribute(a.name, a.value);
+        s.type = el.dataset.type || "text/javascript";
+        s.nonce = el.nonce || me.nonce;
+        s.text = el.text;
+        el.replaceWith(s);
+        if (s.src) await new Promise((done) => (s.onload = s.onerror = done));
+      }
+    }));
+
+  // Delete the cookies of every category not granted, on every path from /
+  // to this page and for this host and every domain above it.
+  const clean = () => {
+    const host = location.hostname.split(".");
+    const domains = ["", ...host.map((_, i) => ";domain=" + host.slice(i).join("."))];
+    const paths = ["/"];
+    let path = "";
+    for (const s of location.pathname.split("/").filter(Boolean)) paths.push((path += "/" + s), path + "/");
+    for (const c of d.cookie.split(/; */)) {
+      const name = c.split("=")[0];
+      if (optional.some((k) => !choices?.[k.id] && RegExp(k.c).test(name)))
+        for (const domain of domains) for (const p of paths) d.cookie = `${name}=;max-age=0;path=${p}${domain}`;
+    }
+  };
+
+  // The preferences widget: the same switches inline, saved with one button.
+  const widgets = () => {
+    for (const el of d.querySelectorAll("[data-consent-preferences]")) {
+      let root = el.shadowRoot;
+      if (!root) {
+        const lang = language();
+        const t = P.t[lang];
+        root = mount(el, `<div class="box" lang="${lang}">${switches(t)}<button>${t.save}</button> <span role="status"></span></div>`);
+        const status = root.querySelector("span");
+        root.querySelector("button").onclick = () => {
+          status.innerHTML = "";
+          decide(read(root), "custom").then(() => (status.innerHTML = t.saved));
+        };
+      }
+      for (const box of root.querySelectorAll("input:enabled")) box.checked = !!choices?.[box.name];
+    }
+  };
+
+  const apply = (next) => {
+    choices = next;
+    clean();
+    activate();
+    widgets();
+    if (P.r && next && !tab) {
+      tab = d.createElement("div");
+      tab.setAttribute("data-consent-open", "");
+      mount(tab, `<button class="re">${P.t[language()].reopen}</button>`, true);
+      d.body.append(tab);
+    }
+  };
+
+  // Record a decision, then use the state the server answers with. Turning
+  // everything off after granting something is a withdrawal. If it cannot be
+  // recorded, only the refusals in it take effect.
+  const decide = (next, method) => {
+    const withdraw = any(choices) && !any(next);
+    const body = { lang: language(), page: location.origin + location.pathname };
+    return fetch(API, {
+      method: withdraw ? "DELETE" : "POST",
+      credentials: "include",
+      keepalive: true,
+      body: JSON.stringify(withdraw ? body : { ...body, choices: next, method }),
+    })
+      .then((r) => (r.ok ? r.json() : Promise.reject()))
+      .then(
+        (state) => state.choices,
+        () => choose((id) => next[id] && choices?.[id]),
+      )
+      .then((c) => {
+        apply(c);
+        close();
+        d.dispatchEvent(new CustomEvent(EVENT, { detail: { ...c } }));
+      });
+  };
+
+  // The signed cookie's payload is base64url JSON {g: granted, i, v}: only the
+  // server trusts it, but it gives a returning visitor's choice without a request.
+  const fromCookie = () => {
+    try {
+      const o = JSON.parse(atob(d.cookie.match(P.n)[1].replace(/-/g, "+").replace(/_/g, "/")));
+      if (o.v == P.v) return choose((id) => o.g.includes(id));
+    } catch {
+      // no cookie, or not one of ours: undecided
+    }
+  };
+
+  const init = () => {
+    const known = fromCookie();
+    apply(known || null);
+    if (known) return;
+    if (P.g && navigator.globalPrivacyControl) return decide(all(false), "gpc");
+    // The server also sees Sec-GPC and a cookie set for another domain.
+    fetch(API, { credentials: "include" })
+      .then((r) => r.json())
+      .then(
+        (s) => (s.decided && !s.stale ? apply(s.choices) : s.gpc ? decide(all(false), "gpc") : show(1)),
+        () => show(1),
+      );
+  };
+
+  d.addEventListener("click", (e) => {
+    if (e.target.closest?.("[data-consent-open]")) {
+      e.preventDefault();
+      show(2);
+    }
+  });
+
+  window.consentmgr = {
+    version: P.v,
+    get: () => choices && { ...choices },
+    open: () => show(2),
+    onChange(fn) {
+      const h = (e) => fn(e.detail);
+      d.addEventListener(EVENT, h);
+      return () => d.removeEventListener(EVENT, h);
+    },
+  };
+
+  if (d.readyState == "loading") d.addEventListener("DOMContentLoaded", init);
+  else init();
+})();

@@ -1,0 +1,15 @@
+// Demo stand-in for an analytics tracker: it records that it ran and sets
+// Matomo-style first-party cookies, which the banner deletes on withdrawal.
+(() => {
+  const ran = (window.ran = window.ran || []);
+  const show = (what) => {
+    ran.push(what);
+    const li = document.createElement("li");
+    li.textContent = what;
+    document.getElementById("ran-log")?.append(li);
+  };
+  document.cookie = "_pk_id.1.abcd=demo." + Date.now() + "; path=/; max-age=3600; SameSite=Lax";
+  document.cookie = "_pk_ses.1.abcd=1; path=/; max-age=1800; SameSite=Lax";
+  window.demoStats = { pageView: () => show("analytics:inline") };
+  show("analytics:external");
+})();
