@@ -202,12 +202,6 @@ KEYS: dict[str, Key] = {
         "must be true or false",
         'Show a small persistent "Personvern" button that reopens the consent choices.',
     ),
-    "SHOW_REOPEN_BUTTON": Key(
-        False,
-        _bool,
-        "must be true or false",
-        'Show a small persistent "Personvern" button that reopens the consent choices.',
-    ),
     "TRUSTED_PROXIES": Key(
         0,
         _int(0, 5),
