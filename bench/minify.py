@@ -45,13 +45,15 @@ def npm_install(packages: list[str], folder: Path) -> Path:
     if shutil.which("npm") is None:
         raise RuntimeError("npm is not installed (apt-get install npm)")
     folder.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
+    result = subprocess.run(
         ["npm", "install", "--prefix", str(folder), "--no-audit", "--no-fund", "--no-save"]
         + packages,
-        check=True,
-        stdout=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
         timeout=300,
     )
+    if result.returncode != 0:
+        raise RuntimeError(f"npm install {' '.join(packages)} failed:\n{result.stderr}")
     return folder / "node_modules"
 
 

@@ -95,7 +95,8 @@ def live_server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
 
     def start(**overrides: Any) -> LiveServer:
         folder = tmp_path / f"server{len(started)}"
-        app = create_app(make_config(folder, **overrides))
+        # The gateway's background deliverer has nothing to do in these tests.
+        app = create_app(make_config(folder, DELIVER_IN_BACKGROUND=False, **overrides))
         server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         live = LiveServer(app, server, f"http://127.0.0.1:{server.server_port}")

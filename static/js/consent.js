@@ -40,24 +40,25 @@
   // A constructed stylesheet is not subject to the page's style-src CSP, and
   // inside a shadow root neither the page nor the banner can restyle the other.
   const sheet = new CSSStyleSheet();
-  sheet.replaceSync(`
-:host{all:initial!important}
-*{--f:#1b1b1b;--b:#fff;--a:#0b3d91}
-@media(prefers-color-scheme:dark){*{--f:#f2f2f2;--b:#1b1b1b;--a:#9cc3ff}}
-.box{font:medium/1.5 system-ui,sans-serif;color:var(--f);background:var(--b);border:2px solid;padding:1em 1.25em}
-.fix{box-sizing:border-box;position:fixed;z-index:2147483647;inset:auto 0 0;margin:0 auto;max-width:46em;max-height:100vh;overflow:auto;border-radius:.75em .75em 0 0}
-h2{font-size:1.25em;margin:0 0 .5em}
-p{margin:0 0 .75em}
-a{color:var(--a);display:inline-block;min-height:24px;margin-right:1em}
-.b{display:grid;grid-template-columns:repeat(auto-fit,minmax(9em,1fr));gap:.5em}
-button{font:inherit;font-weight:600;min-height:44px;padding:0 1em;border:2px solid var(--a);border-radius:.4em;background:var(--a);color:var(--b);cursor:pointer}
-.x{float:right;margin-left:1em;background:0 0;color:inherit}
-.re{position:fixed;left:.5em;bottom:.5em}
-:focus-visible{outline:3px solid var(--f);outline-offset:2px}
-label{display:block;font-weight:600;border-top:1px solid;padding-top:.5em}
-input{width:24px;height:24px;vertical-align:-6px;accent-color:var(--a)}
-@media(prefers-reduced-motion:no-preference){.fix{animation:u .3s}}
-@keyframes u{from{transform:translateY(100%)}}`);
+  sheet.replaceSync(
+    ":host{all:initial!important}" +
+    "*{--f:#1b1b1b;--b:#fff;--a:#0b3d91}" +
+    "@media(prefers-color-scheme:dark){*{--f:#f2f2f2;--b:#1b1b1b;--a:#9cc3ff}}" +
+    ".box{font:medium/1.5 system-ui,sans-serif;color:var(--f);background:var(--b);border:2px solid;padding:1em 1.25em}" +
+    ".fix{box-sizing:border-box;position:fixed;z-index:2147483647;inset:auto 0 0;margin:0 auto;max-width:46em;max-height:100vh;overflow:auto;border-radius:.75em .75em 0 0}" +
+    "h2{font-size:1.25em;margin:0 0 .5em}" +
+    "p{margin:0 0 .75em}" +
+    "a{color:var(--a);display:inline-block;min-height:24px;margin-right:1em}" +
+    ".b{display:grid;grid-template-columns:repeat(auto-fit,minmax(9em,1fr));gap:.5em}" +
+    "button{font:inherit;font-weight:600;min-height:44px;padding:0 1em;border:2px solid var(--a);border-radius:.4em;background:var(--a);color:var(--b);cursor:pointer}" +
+    ".x{float:right;margin-left:1em;background:0 0;color:inherit}" +
+    ".re{position:fixed;left:.5em;bottom:.5em}" +
+    ":focus-visible{outline:3px solid var(--f);outline-offset:2px}" +
+    "label{display:block;font-weight:600;border-top:1px solid;padding-top:.5em}" +
+    "input{width:24px;height:24px;vertical-align:-6px;accent-color:var(--a)}" +
+    "@media(prefers-reduced-motion:no-preference){.fix{animation:u .3s}}" +
+    "@keyframes u{from{transform:translateY(100%)}}",
+  );
 
   const mount = (host, html, delegatesFocus) => {
     const root = host.shadowRoot || host.attachShadow({ mode: "open", delegatesFocus });
