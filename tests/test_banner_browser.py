@@ -192,6 +192,12 @@ def test_customise_with_analytics_only(visit: Visit):
         "href", visit.server.url + "/mine-data"
     )
 
+    controls = dialog.locator("button, input, a").all()
+    assert len(controls) == 9
+    for control in controls:
+        box = control.bounding_box()
+        assert box["width"] >= 24 and box["height"] >= 24, "target size (WCAG 2.5.8)"
+
     analytics.check()
     with page.expect_response(is_post) as response:
         dialog.get_by_role("button", name="Lagre valg").click()
@@ -393,6 +399,68 @@ def test_axe_finds_no_violations(visit_factory, scheme):
     expect(page.locator("[data-consent-preferences]").get_by_role("switch")).to_have_count(3)
     count, report = axe_violations(page)
     assert count == 0, report
+
+
+# WCAG contrast of every text element in the banner's and widget's shadow roots
+# against the nearest opaque background inside them. axe cannot judge text on
+# a fixed layer over the page ("incomplete"), so the tests measure it here.
+CONTRASTS = """() => {
+  const channel = (v) => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  const lum = (c) => {
+    const [r, g, b] = c.match(/[\\d.]+/g).map(Number).map(channel);
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const opaque = (c) => c !== "transparent" && !/rgba\\(.*, 0\\)$/.test(c);
+  const background = (e) => {
+    for (; e; e = e.parentElement) {
+      const c = getComputedStyle(e).backgroundColor;
+      if (opaque(c)) return c;
+    }
+    return null;
+  };
+  const hosts = [...document.querySelectorAll("*")].filter((e) => e.shadowRoot);
+  const found = [];
+  for (const host of hosts) {
+    for (const e of host.shadowRoot.querySelectorAll("h2, p, label, a, button, span")) {
+      if (!e.textContent.trim() || !e.checkVisibility()) continue;
+      const fg = getComputedStyle(e).color, bg = background(e);
+      const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+      const ratio = Math.round(((hi + 0.05) / (lo + 0.05)) * 100) / 100;
+      found.push([ratio, e.textContent.trim().slice(0, 30)]);
+    }
+  }
+  return found;
+}"""
+
+
+def lowest_contrast(page: Page) -> tuple[float, str]:
+    found = page.evaluate(CONTRASTS)
+    assert found, "no text found in the banner"
+    return min(found)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_text_contrast_is_at_least_4_5(visit_factory, scheme):
+    page = visit_factory(color_scheme=scheme).page
+    dialog = open_banner(page)
+    assert lowest_contrast(page)[0] >= 4.5, lowest_contrast(page)
+    dialog.get_by_role("button", name="Tilpass").click()
+    expect(dialog.get_by_role("switch")).to_have_count(3)
+    assert lowest_contrast(page)[0] >= 4.5, lowest_contrast(page)
+    page.goto("/demo/personvern")
+    expect(page.locator("[data-consent-preferences]").get_by_role("switch")).to_have_count(3)
+    assert lowest_contrast(page)[0] >= 4.5, lowest_contrast(page)
+
+    # The measurement catches faded text, so the figures above mean something.
+    page.evaluate(
+        """() => {
+          const root = document.querySelector("[data-consent-preferences]").shadowRoot;
+          const faded = new CSSStyleSheet();
+          faded.replaceSync("p { color: #777 }");
+          root.adoptedStyleSheets = [...root.adoptedStyleSheets, faded];
+        }"""
+    )
+    assert lowest_contrast(page)[0] < 4.5
 
 
 def test_hostile_page_css_cannot_break_the_banner(visit: Visit):
