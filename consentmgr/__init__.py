@@ -11,10 +11,12 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import (
+    admin,
     banner,
     cli,
     config,
     consent_api,
+    csrf,
     db,
     deliver,
     demo,
@@ -69,6 +71,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     security_headers.init_app(app)
     cli.init_app(app)
+    csrf.init_app(app)
+    admin.init_app(app)
     app.register_blueprint(consent_api.bp)
     app.register_blueprint(banner.bp)
     app.register_blueprint(demo.bp)

@@ -17,7 +17,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from . import config, consent_log, db, deliver, gateway_stats, migrations, outbox
+from . import admin_cli, config, consent_log, db, deliver, gateway_stats, migrations, outbox
 
 
 @click.command("init")
@@ -168,6 +168,7 @@ def init_app(app: Flask) -> None:
         serve_command,
         deliver_command,
         outbox_command,
+        *admin_cli.COMMANDS,
     ):
         app.cli.add_command(command)
 

@@ -283,6 +283,31 @@ KEYS: dict[str, Key] = {
     "UPSTREAM_READ_TIMEOUT": Key(
         10.0, _float(0.1, 300), "must be seconds between 0.1 and 300", "Read timeout upstream."
     ),
+    # Admin console (consentmgr.admin): sessions, sign-in throttling, passwords.
+    "ADMIN_IDLE_MINUTES": Key(
+        30,
+        _int(1, 24 * 60),
+        "must be a whole number of minutes between 1 and 1440",
+        "An admin console session ends after this many minutes without a request.",
+    ),
+    "ADMIN_MIN_PASSWORD_LENGTH": Key(
+        12,
+        _int(8, 256),
+        "must be a whole number between 8 and 256",
+        "Shortest password `consentmgr create-admin` accepts.",
+    ),
+    "ADMIN_LOGIN_MAX_FAILURES": Key(
+        5,
+        _int(1, 1000),
+        "must be a whole number between 1 and 1000",
+        "Failed sign-ins allowed per username and per client network within the window.",
+    ),
+    "ADMIN_LOGIN_WINDOW_MINUTES": Key(
+        15,
+        _int(1, 24 * 60),
+        "must be a whole number of minutes between 1 and 1440",
+        "The window for ADMIN_LOGIN_MAX_FAILURES; further attempts get 429 until it passes.",
+    ),
     "SQLITE_SYNCHRONOUS": Key(
         "FULL",
         _choice("FULL", "NORMAL"),

@@ -118,11 +118,41 @@ def m004_checkpoints(db: sqlite_utils.Database) -> None:
     )
 
 
+def m005_admin_sessions(db: sqlite_utils.Database) -> None:
+    db["admin_sessions"].create(
+        {
+            "token_hash": str,
+            "username": str,
+            "created": float,
+            "last_seen": float,
+            "client": str,
+        },
+        pk="token_hash",
+        not_null={"username", "created", "last_seen"},
+    )
+    db["admin_sessions"].create_index(["username"])
+    db["forwarding_check"].create(
+        {
+            "id": int,
+            "checked_until": float,
+            "checked": int,
+            "without_consent": int,
+            "unknown": int,
+        },
+        pk="id",
+    )
+    db["outbox"].create_index(["status", "finished"])
+    db["forwarding_check"].insert(
+        {"id": 1, "checked_until": 0.0, "checked": 0, "without_consent": 0, "unknown": 0}
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m001_consent_core,
     m002_gateway,
     m003_admin,
     m004_checkpoints,
+    m005_admin_sessions,
 ]
 
 

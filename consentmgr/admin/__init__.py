@@ -1,0 +1,28 @@
+"""The admin console at ``/admin``: sign-in, dashboard, records, export, gateway health.
+
+Each concern is its own module; importing them here attaches their routes to
+the one blueprint. ``init_app`` also hardens Flask's session cookie, which the
+console is the only user of: ``HttpOnly``, ``SameSite=Strict``, ``Secure`` per
+``COOKIE_SECURE`` (with the ``__Host-`` prefix, so no subdomain can set it).
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from . import auth, dashboard, export, outbox_view, records  # noqa: F401 (attach the routes)
+from .blueprint import bp
+from .formatting import FILTERS
+
+
+def init_app(app: Flask) -> None:
+    secure = app.config["COOKIE_SECURE"]
+    app.config.update(
+        SESSION_COOKIE_NAME="__Host-session" if secure else "session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=secure,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_PATH="/",
+    )
+    app.jinja_env.filters.update(FILTERS)
+    app.register_blueprint(bp)

@@ -1,0 +1,106 @@
+"""Sign-in and sign-out.
+
+A failed sign-in says the same thing whether the username is unknown or the
+password wrong, and costs the same (``admins.authenticate``). Failures are
+throttled per username and per client network (``login_throttle``): once
+either has ``ADMIN_LOGIN_MAX_FAILURES`` within the window, attempts get 429
+with ``Retry-After``. A successful sign-in clears the whole session and starts
+a new server-side one, so no cookie value from before sign-in is valid after.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from flask import (
+    Response,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from .. import admin_sessions, admins, audit, login_throttle
+from ..db import get_db
+from .blueprint import bp
+from .forms import LoginForm
+
+FAILED = "Wrong username or password."
+
+
+def _window() -> float:
+    return current_app.config["ADMIN_LOGIN_WINDOW_MINUTES"] * 60
+
+
+def _next_url() -> str:
+    """Where to go after sign-in: only a path inside the console, never another site."""
+    target = request.args.get("next") or ""
+    if target.startswith("/admin/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("admin.dashboard")
+
+
+def _page(form: LoginForm, error: str | None = None, status: int = 200) -> Response:
+    html = render_template("admin/login.html", form=form, error=error)
+    return Response(html, status=status, mimetype="text/html")
+
+
+def _throttled(form: LoginForm, username: str, wait: int) -> Response:
+    audit.record(get_db(), "login_throttled", username, request.remote_addr)
+    minutes = math.ceil(wait / 60)
+    response = _page(
+        form,
+        f"Too many failed sign-ins. Wait {minutes} minute{'s' if minutes != 1 else ''}"
+        " and try again.",
+        429,
+    )
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+def _signed_in(username: str) -> Response:
+    db = get_db()
+    admin_sessions.end(db, session.get("admin"))
+    session.clear()
+    session["admin"] = admin_sessions.start(db, username, request.remote_addr, time.time())
+    session["who"] = username
+    login_throttle.clear(db, username)
+    audit.record(db, "login", username, request.remote_addr)
+    return redirect(_next_url())
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response:
+    form = LoginForm()
+    if request.method == "GET":
+        return _page(form)
+    db, now = get_db(), time.time()
+    username = (form.username.data or "").strip()
+    keys = login_throttle.keys(username, request.remote_addr)
+    config = current_app.config
+    wait = login_throttle.retry_after(db, keys, config["ADMIN_LOGIN_MAX_FAILURES"], _window(), now)
+    if wait is not None:
+        return _throttled(form, username, wait)
+    if not form.validate():
+        return _page(form, status=400)
+    if admins.authenticate(db, username, form.password.data):
+        return _signed_in(username)
+    login_throttle.record_failure(db, keys, _window(), now)
+    audit.record(db, "login_failed", username[:64], request.remote_addr)
+    return _page(form, FAILED, 401)
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout() -> Response:
+    if request.method == "GET":
+        return Response(render_template("admin/logout.html"), mimetype="text/html")
+    admin_sessions.end(get_db(), session.get("admin"))
+    audit.record(get_db(), "logout", g.admin, request.remote_addr)
+    session.clear()
+    flash("You are signed out.")
+    return redirect(url_for("admin.login"))

@@ -1,0 +1,92 @@
+"""The dashboard's two charts, built from a ``stats.Summary``."""
+
+from __future__ import annotations
+
+from markupsafe import Markup
+
+from ..charts import Series, legend, rate_lines, stacked_bars
+from ..stats import Summary
+
+METHOD_LABELS = {
+    "accept_all": "Accept all",
+    "custom": "Custom",
+    "reject_all": "Reject all",
+    "gpc": "GPC",
+    "withdraw": "Withdraw",
+}
+# Each at least 3:1 against white; neighbours in a stack are apart in lightness too.
+METHOD_COLOURS = {
+    "accept_all": "#1a7f37",
+    "custom": "#6f42c1",
+    "reject_all": "#b4232c",
+    "gpc": "#9a6700",
+    "withdraw": "#57606a",
+}
+CATEGORY_COLOURS = ("#0969da", "#bc4c00", "#1a7f37", "#6f42c1", "#57606a")
+
+
+def method_series(summary: Summary) -> list[Series]:
+    days = list(summary.by_day)
+    return [
+        Series(label, [summary.by_day[d].methods[m] for d in days], METHOD_COLOURS[m])
+        for m, label in METHOD_LABELS.items()
+    ]
+
+
+def optin_series(summary: Summary) -> list[Series]:
+    days = list(summary.by_day)
+    out = []
+    for n, category in enumerate(summary.categories):
+        values = []
+        for d in days:
+            entry = summary.by_day[d].optin.get(category)
+            values.append(entry.rate if entry else None)
+        out.append(Series(category, values, CATEGORY_COLOURS[n % len(CATEGORY_COLOURS)]))
+    return out
+
+
+def _busiest(summary: Summary) -> str:
+    if not summary.total.decisions:
+        return "There were no decisions in the period."
+    day, slot = max(summary.by_day.items(), key=lambda kv: kv[1].decisions)
+    return f"The busiest day was {day} with {slot.decisions} decisions."
+
+
+def decisions_chart(summary: Summary) -> dict[str, Markup]:
+    f, total = summary.filters, summary.total
+    shares = ", ".join(
+        f"{label} {total.methods[m]}" for m, label in METHOD_LABELS.items() if total.methods[m]
+    )
+    desc = (
+        f"Bar chart, one bar per day from {f.start} to {f.end}, stacked by method."
+        f" {total.decisions} decisions in all{': ' + shares if shares else ''}. {_busiest(summary)}"
+        " The table below lists every value."
+    )
+    series = method_series(summary)
+    return {
+        "svg": stacked_bars(
+            "chart-decisions", "Decisions per day by method", desc, list(summary.by_day), series
+        ),
+        "legend": legend(series),
+    }
+
+
+def optin_chart(summary: Summary) -> dict[str, Markup]:
+    f = summary.filters
+    rates = ", ".join(
+        f"{c} {summary.total.optin[c].rate * 100:.1f} %"
+        for c in summary.categories
+        if c in summary.total.optin and summary.total.optin[c].rate is not None
+    )
+    desc = (
+        f"Line chart of the share of decisions that granted each category, per day from"
+        f" {f.start} to {f.end}. Over the period: {rates or 'no decisions'}."
+        " Days without decisions are gaps. The table below lists every value."
+    )
+    series = optin_series(summary)
+    return {
+        "svg": rate_lines(
+            "chart-optin", "Opt-in rate per category per day", desc, list(summary.by_day), series
+        ),
+        "legend": legend(series, lines=True),
+    }

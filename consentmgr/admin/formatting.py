@@ -1,0 +1,47 @@
+"""Jinja filters for the console: numbers, shares and times written the same way everywhere."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def count(n: int | None) -> str:
+    """Thousands separated by a thin space, as in Norwegian and SI style: 12 345."""
+    return "0" if not n else f"{n:,}".replace(",", "\u202f")
+
+
+def percent(rate: float | None) -> str:
+    return "–" if rate is None else f"{rate * 100:.1f}\u00a0%"
+
+
+def share(part: int, whole: int) -> str:
+    return percent(part / whole if whole else None)
+
+
+def epoch(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "none pending"
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 172800:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"
+
+
+# Names chosen not to shadow Jinja's own filters (``count`` is ``length`` there).
+FILTERS = {
+    "thousands": count,
+    "percent": percent,
+    "share": share,
+    "utc_time": epoch,
+    "duration": duration,
+}
