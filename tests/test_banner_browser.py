@@ -374,6 +374,23 @@ def test_keyboard_only(visit: Visit):
     assert focused(page) == "a:Innstillinger for informasjonskapsler"
 
 
+def test_banner_does_not_take_focus_from_a_visitor_busy_on_the_page(visit: Visit):
+    page = visit.page
+    held = []
+    page.route("**/api/consent", lambda route: held.append(route))
+    with page.expect_request(lambda r: r.url.endswith("/api/consent")):
+        page.goto("/demo")
+    job = page.get_by_role("link", name="Søk på stillingen: Selger")
+    job.focus()
+    while not held:
+        page.wait_for_timeout(20)
+    held[0].continue_()
+    expect(page.get_by_role("dialog")).to_be_visible()
+    assert focused(page) == "a:Søk på stillingen"
+    page.get_by_role("dialog").get_by_role("button", name="Tilpass").click()
+    assert focused(page) == "dialog", "an explicit open still moves focus in"
+
+
 def axe_violations(page: Page) -> tuple[int, str]:
     from axe_playwright_python.sync_playwright import Axe
 

@@ -111,7 +111,8 @@
     box.onkeydown = (e) => {
       if (e.key == "Escape" && (layer > 1 || choices)) dismiss();
     };
-    box.focus();
+    // Focus moves in, unless the visitor was busy elsewhere on the page when it appeared.
+    if (layer > 1 || !active || active == d.body || active == banner.host) box.focus();
   };
 
   // Closing without a decision goes back to the question; it is never forced.
