@@ -26,6 +26,8 @@ from . import (
     meta_gateway,
     migrations,
     policy,
+    privacy_page,
+    receipts,
     security_headers,
 )
 
@@ -79,5 +81,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(matomo_gateway.bp)
     app.register_blueprint(meta_gateway.bp)
+    app.register_blueprint(privacy_page.bp)
+    app.register_blueprint(receipts.bp)
     deliver.init_app(app)
     return app

@@ -17,7 +17,17 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from . import admin_cli, config, consent_log, db, deliver, gateway_stats, migrations, outbox
+from . import (
+    admin_cli,
+    checkpoints,
+    config,
+    db,
+    deliver,
+    gateway_stats,
+    migrations,
+    outbox,
+    privacy_cli,
+)
 
 
 @click.command("init")
@@ -54,16 +64,35 @@ def migrate_command() -> None:
 
 
 @click.command("verify-log")
+@click.option(
+    "--head",
+    "heads",
+    multiple=True,
+    type=click.File("r", encoding="utf-8"),
+    help="A signed head kept elsewhere (`checkpoint --export` output) to check too; repeatable.",
+)
 @with_appcontext
-def verify_log_command() -> None:
-    """Recompute the consent log's hash chain; exit 1 naming the first broken row."""
-    verdict = consent_log.verify(db.get_db())
+def verify_log_command(heads) -> None:
+    """Recompute the log's hash chain and check its signed checkpoints; exit 1 at a break."""
+    app = current_app._get_current_object()  # noqa: SLF001
+    database = db.get_db()
+    verdict = checkpoints.verify(app, database, [f.read() for f in heads])
     if verdict.ok:
-        click.echo(f"ok: {verdict.count} decisions verified")
+        anchored = database.execute("select count(*) from checkpoints").fetchone()[0]
+        click.echo(
+            f"ok: {verdict.count} decisions verified;"
+            f" {anchored} signed checkpoint{'s' if anchored != 1 else ''} match"
+        )
+        for seq in checkpoints.missing(app, database)[:5]:
+            click.echo(f"note: no checkpoint at seq {seq}", err=True)
         return
+    where = (
+        f"checkpoint seq {verdict.checkpoint}"
+        if verdict.checkpoint is not None
+        else f"seq {verdict.broken_seq}"
+    )
     click.echo(
-        f"BROKEN at seq {verdict.broken_seq}: {verdict.reason} "
-        f"({verdict.count} rows verified before it)",
+        f"BROKEN at {where}: {verdict.reason} ({verdict.count} rows verified before it)",
         err=True,
     )
     sys.exit(1)
@@ -169,6 +198,7 @@ def init_app(app: Flask) -> None:
         deliver_command,
         outbox_command,
         *admin_cli.COMMANDS,
+        *privacy_cli.COMMANDS,
     ):
         app.cli.add_command(command)
 

@@ -196,6 +196,24 @@ KEYS: dict[str, Key] = {
         "must be a URL or a path",
         "Where the banner's privacy link points.",
     ),
+    "PRIVACY_STATEMENT_FILE": Key(
+        None,
+        _opt_str,
+        "must be a path to a UTF-8 text file, or empty for the shipped statement",
+        "Your own privacy statement (plain text) for /personvern; empty uses the shipped one.",
+    ),
+    "RETENTION_DAYS": Key(
+        400,
+        _int(1, 36500),
+        "must be a whole number of days between 1 and 36500",
+        "Personal details of decisions (id, page, browser, network) are blanked after this.",
+    ),
+    "CHECKPOINT_EVERY": Key(
+        1000,
+        _int(1, 10**9),
+        "must be a positive whole number of decisions",
+        "Sign a checkpoint of the log's head every this many decisions (and at least daily).",
+    ),
     "SHOW_REOPEN_BUTTON": Key(
         False,
         _bool,

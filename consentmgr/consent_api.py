@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from . import consent_cookie, consent_log, gateway_stats, outbox
+from . import checkpoints, consent_cookie, consent_log, gateway_stats, outbox
 from .consent_cookie import Consent
 from .consent_gate import current_consent, current_policy
 from .db import get_db
@@ -99,7 +99,7 @@ def record(
     )
     consent_id = previous.id if previous else consent_cookie.new_id()
     now = datetime.now(UTC)
-    consent_log.append(
+    row = consent_log.append(
         get_db(),
         consent_log.Decision(
             consent_id=consent_id,
@@ -114,6 +114,7 @@ def record(
         ),
         now,
     )
+    checkpoints.after_append(current_app, get_db(), row, now)
     if previous:
         forget_refused(consent_id, choices)
     granted = frozenset(c for c, on in choices.items() if on)

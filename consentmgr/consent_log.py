@@ -108,6 +108,7 @@ class Verdict:
     count: int
     broken_seq: int | None = None
     reason: str = ""
+    checkpoint: int | None = None  # seq of the signed checkpoint the log no longer matches
 
 
 def rows(db: sqlite_utils.Database) -> Iterator[dict]:
@@ -117,8 +118,16 @@ def rows(db: sqlite_utils.Database) -> Iterator[dict]:
         yield dict(zip(names, values, strict=True))
 
 
-def verify(db: sqlite_utils.Database) -> Verdict:
-    """Recompute the whole chain; name the first row that does not match."""
+def verify(db: sqlite_utils.Database, anchors: Mapping[int, str] | None = None) -> Verdict:
+    """Recompute the whole chain; name the first row (or checkpoint) that does not match.
+
+    ``anchors`` maps seq to the chain hash a signed checkpoint recorded there
+    (see ``checkpoints``). A row edited with every later hash recomputed
+    passes the chain check, but the recomputed chain no longer passes through
+    the checkpoints signed before the edit, so the first such checkpoint is
+    named.
+    """
+    anchors = anchors or {}
     previous, expected_seq, count = GENESIS, 1, 0
     for row in rows(db):
         seq = row["seq"]
@@ -135,8 +144,27 @@ def verify(db: sqlite_utils.Database) -> Verdict:
         previous = chain(previous, content_digest(row))
         if previous != row["chain_hash"]:
             return Verdict(False, count, seq, "chain hash does not match the row's content")
+        if seq in anchors and anchors[seq] != previous:
+            return Verdict(
+                False,
+                count,
+                seq,
+                f"the chain no longer passes through the signed checkpoint at seq {seq}:"
+                " a row at or before it was changed and the later hashes recomputed",
+                checkpoint=seq,
+            )
         expected_seq += 1
         count += 1
+    beyond = [s for s in anchors if s >= expected_seq]
+    if beyond:
+        first = min(beyond)
+        return Verdict(
+            False,
+            count,
+            expected_seq,
+            f"the signed checkpoint at seq {first} is beyond the end of the log: rows were deleted",
+            checkpoint=first,
+        )
     return Verdict(True, count)
 
 
@@ -161,16 +189,30 @@ def erase(db: sqlite_utils.Database, consent_id: str, now: datetime) -> int:
         ).rowcount
 
 
+PURGE_BATCH = 5000
+
+
 def purge(db: sqlite_utils.Database, before: datetime, now: datetime, *, dry_run: bool) -> int:
-    """Blank the personal fields of rows older than ``before`` (retention); return how many."""
+    """Blank the personal fields of rows older than ``before`` (retention); return how many.
+
+    Rows are blanked in batches, each its own short write transaction, so a
+    purge of a large backlog never holds the write lock long enough to make
+    a visitor's decision wait.
+    """
     cutoff = before.isoformat(timespec="milliseconds")
     if dry_run:
         return db.execute(
             "select count(*) from decisions where ts < ? and erased_at is null", [cutoff]
         ).fetchone()[0]
-    with immediate(db):
-        return db.execute(
-            "update decisions set consent_id = null, page = null, ua_family = null,"
-            " ip_prefix = null, salt = null, erased_at = ? where ts < ? and erased_at is null",
-            [now.isoformat(timespec="seconds"), cutoff],
-        ).rowcount
+    total = 0
+    while True:
+        with immediate(db):
+            n = db.execute(
+                "update decisions set consent_id = null, page = null, ua_family = null,"
+                " ip_prefix = null, salt = null, erased_at = ? where seq in (select seq"
+                " from decisions where ts < ? and erased_at is null limit ?)",
+                [now.isoformat(timespec="seconds"), cutoff, PURGE_BATCH],
+            ).rowcount
+        total += n
+        if n < PURGE_BATCH:
+            return total

@@ -21,7 +21,7 @@ import requests
 import sqlite_utils
 from flask import Flask
 
-from . import matomo_upstream, meta_upstream, outbox, upstream
+from . import matomo_upstream, meta_upstream, outbox, retention, upstream
 from .db import open_for
 
 log = logging.getLogger(__name__)
@@ -139,9 +139,10 @@ class Deliverer(threading.Thread):
             db.close()
 
     def prune(self, db: sqlite_utils.Database) -> None:
+        """Hourly: retention (decisions and outbox) and a checkpoint if the last is a day old."""
         now = time.time()
         if now - self.last_prune >= PRUNE_EVERY_SECONDS:
-            outbox.prune(db, now - self.app.config["OUTBOX_KEEP_DAYS"] * 86400)
+            retention.housekeeping(self.app, db, datetime.fromtimestamp(now, UTC))
             self.last_prune = now
 
 

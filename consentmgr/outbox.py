@@ -182,12 +182,13 @@ def forget_visitor(db: sqlite_utils.Database, consent_id: str, target: str | Non
         return db.execute(sql, params).rowcount
 
 
-def prune(db: sqlite_utils.Database, before: float) -> int:
-    """Delete delivered and dead rows finished before ``before``."""
+def prune(db: sqlite_utils.Database, before: float, *, dry_run: bool = False) -> int:
+    """Delete delivered and dead rows finished before ``before``; with dry_run, only count."""
+    where = "status in ('delivered', 'dead') and finished < ?"
+    if dry_run:
+        return db.execute(f"select count(*) from outbox where {where}", [before]).fetchone()[0]  # noqa: S608
     with immediate(db):
-        return db.execute(
-            "delete from outbox where status in ('delivered', 'dead') and finished < ?", [before]
-        ).rowcount
+        return db.execute(f"delete from outbox where {where}", [before]).rowcount  # noqa: S608
 
 
 def stats(db: sqlite_utils.Database, now: float) -> dict:
