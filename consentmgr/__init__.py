@@ -29,6 +29,7 @@ from . import (
     privacy_page,
     receipts,
     security_headers,
+    self_service,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,5 +84,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(meta_gateway.bp)
     app.register_blueprint(privacy_page.bp)
     app.register_blueprint(receipts.bp)
+    app.register_blueprint(self_service.bp)
     deliver.init_app(app)
     return app

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import make_config
-from helpers import ACCEPT_ALL, REJECT_ALL, post_decision
+from helpers import ACCEPT_ALL, REJECT_ALL, SITE, post_decision
 
 from consentmgr import (
     checkpoints,
@@ -278,6 +278,113 @@ def test_receipt_verifies_and_detects_an_altered_receipt(client, app, runner, tm
     result = runner.invoke(args=["verify-receipt", str(file)])
     assert result.exit_code == 1
     assert "altered" in result.output
+
+
+# -- /mine-data and erasure ---------------------------------------------------------------
+
+
+@pytest.fixture
+def gateway_app(tmp_path):
+    # An upstream that is never contacted: delivery is not started, items stay pending.
+    return create_app(make_config(tmp_path, MATOMO_URL="http://127.0.0.1:9/"))
+
+
+def track(client, page_url):
+    return client.get(
+        "/matomo.php",
+        query_string={"idsite": "1", "rec": "1", "url": page_url, "action_name": "Stillinger"},
+        headers={"User-Agent": "Mozilla/5.0 Firefox/128.0"},
+        environ_base={"REMOTE_ADDR": "198.51.100.23"},
+    )
+
+
+def csrf_token(client) -> str:
+    html = client.get("/mine-data").get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', html)[1]
+
+
+def test_mine_data_shows_decisions_and_pending_items_and_downloads_them(gateway_app):
+    client = gateway_app.test_client()
+    empty = Page(client.get("/mine-data").get_data(as_text=True))
+    assert "ingen data" in empty.text
+
+    post_decision(
+        client,
+        {**ACCEPT_ALL, "page": "https://ansettr.no/stillinger?q=1"},
+        remote_addr="198.51.100.23",
+    )
+    assert track(client, "https://ansettr.no/stillinger/selger").status_code == 204
+
+    r = client.get("/mine-data")
+    assert r.headers["Cache-Control"] == "no-store"
+    page = Page(r.get_data(as_text=True))
+    assert "https://ansettr.no/stillinger" in page.text  # the page of the decision
+    assert "198.51.100.0/24" in page.text  # only the network
+    assert "Matomo (statistikk)" in page.text
+    assert "https://ansettr.no/stillinger/selger" in page.text  # decrypted for the visitor
+    assert "198.51.100.23" in page.text  # what would be sent to Matomo
+    assert any(link.startswith("/receipt/") for link in page.links)
+
+    download = client.get("/mine-data.json")
+    assert "attachment" in download.headers["Content-Disposition"]
+    data = download.get_json()
+    assert data["consent_id"] == data["receipt"].rsplit("/", 1)[1]
+    assert [d["method"] for d in data["decisions"]] == ["accept_all"]
+    assert data["decisions"][0]["ip_prefix"] == "198.51.100.0/24"
+    (item,) = data["gateway_items"]
+    assert item["status"] == "pending"
+    assert dict(item["payload"])["url"] == "https://ansettr.no/stillinger/selger"
+    assert dict(item["payload"])["cip"] == "198.51.100.23"
+
+
+def test_erase_blanks_the_id_keeps_aggregates_and_chain_and_clears_cookie(gateway_app, tmp_path):
+    app = gateway_app
+    runner = app.test_cli_runner()
+    visitor, other = app.test_client(), app.test_client()
+    post_decision(visitor, ACCEPT_ALL)
+    post_decision(visitor, CUSTOM)
+    post_decision(other, ACCEPT_ALL)
+    track(visitor, "https://ansettr.no/a")
+    track(other, "https://ansettr.no/b")
+    consent_id = visitor.get("/api/consent").get_json()["id"]
+    database = connect(app.config["DATABASE"])
+    before = aggregates(database)
+    token = csrf_token(visitor)
+
+    # Without a CSRF token, or from another site, nothing is erased.
+    assert visitor.post("/mine-data/slett", headers={"Origin": SITE}).status_code == 400
+    r = visitor.post(
+        "/mine-data/slett", data={"csrf_token": token}, headers={"Origin": "https://evil.example"}
+    )
+    assert r.status_code == 403
+    assert len(consent_log.history(database, consent_id)) == 2
+
+    r = visitor.post("/mine-data/slett", data={"csrf_token": token}, headers={"Origin": SITE})
+    assert r.status_code == 200
+    assert "Dataene dine er slettet" in Page(r.get_data(as_text=True)).text
+    assert any(
+        h.startswith("consent=;") and ("Max-Age=0" in h or "Expires=Thu, 01 Jan 1970" in h)
+        for h in r.headers.getlist("Set-Cookie")
+    )
+    assert visitor.get_cookie("consent") is None
+
+    rows = db_rows(database)
+    erased = [r for r in rows if r["erased_at"]]
+    assert len(erased) == 2
+    for row in erased:
+        assert all(row[k] is None for k in ("consent_id", "page", "ua_family", "ip_prefix", "salt"))
+        assert row["personal_digest"] and row["chain_hash"]
+    assert consent_log.history(database, consent_id) == []
+    assert sum(1 for r in rows if r["consent_id"]) == 1  # the other visitor is untouched
+    assert aggregates(database) == before
+    remaining = db_rows(database, "outbox")
+    assert [r["consent_id"] for r in remaining] == [other.get("/api/consent").get_json()["id"]]
+
+    result = runner.invoke(args=["verify-log"])
+    assert result.exit_code == 0, result.output
+    assert "3 decisions verified" in result.output
+    assert visitor.get(f"/receipt/{consent_id}").status_code == 404
+    database.close()
 
 
 # -- retention ----------------------------------------------------------------------------

@@ -1,0 +1,190 @@
+"""``/mine-data``: what consentmgr holds about this browser, as a download, and erasure.
+
+The visitor is identified only by the consent id in their signed cookie;
+there is no account, so the cookie is the key to the data and nothing else
+is asked for. What is held:
+
+* the decisions logged under that id, with their personal fields (page,
+  browser family, network prefix);
+* the gateway items queued for Matomo or Meta under that id. They are sealed
+  at rest (``sealed``) and opened here so the visitor sees what would be, or
+  was, sent.
+
+*Erase* blanks the personal fields of the id's decisions through
+``consent_log.erase`` (the rows stay, anonymous, so the chain still verifies
+and the daily aggregates are untouched), deletes the id's items not yet
+delivered, and clears the consent cookie, so the browser is a stranger again
+and the banner asks anew. The form is protected by the origin rule and a
+CSRF token (``csrf``), so another site cannot erase a visitor's record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlite_utils
+from flask import Blueprint, Flask, Response, current_app, make_response, render_template
+
+from . import consent_cookie, consent_log, outbox, receipts, sealed
+from .consent_gate import current_policy
+from .db import get_db
+from .origin import require_allowed_origin
+
+bp = Blueprint("self_service", __name__)
+
+TARGET_LABELS = {"matomo": "Matomo (statistikk)", "meta": "Meta (markedsføring)"}
+STATUS_LABELS = {
+    "pending": "venter på å bli sendt",
+    "dead": "ble ikke sendt (feil eller for gammelt)",
+    "delivered": "sendt",
+}
+DOWNLOAD_NAME = "mine-data.json"
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+
+
+def decisions(db: sqlite_utils.Database, consent_id: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "seq": r["seq"],
+            "time": r["ts"],
+            "version": r["version"],
+            "revision": r["revision"],
+            "choices": json.loads(r["choices"]),
+            "method": r["method"],
+            "lang": r["lang"],
+            "page": r["page"],
+            "ua_family": r["ua_family"],
+            "ip_prefix": r["ip_prefix"],
+            "chain_hash": r["chain_hash"],
+        }
+        for r in consent_log.history(db, consent_id)
+    ]
+
+
+def gateway_items(app: Flask, db: sqlite_utils.Database, consent_id: str) -> list[dict[str, Any]]:
+    """The id's outbox items, opened; delivered copies are listed until they are pruned."""
+    keep = app.config["OUTBOX_KEEP_DAYS"] * 86400
+    items = []
+    for r in db["outbox"].rows_where("consent_id = ?", [consent_id], order_by="id"):
+        try:
+            payload, readable = sealed.unseal(app, r["payload"]), True
+        except sealed.Unreadable:
+            payload, readable = None, False
+        items.append(
+            {
+                "id": r["id"],
+                "target": r["target"],
+                "status": r["status"],
+                "created": _iso(r["created"]),
+                "finished": _iso(r["finished"]),
+                "deleted_after": _iso(r["finished"] + keep) if r["finished"] else None,
+                "payload": payload,
+                "readable": readable,
+            }
+        )
+    return items
+
+
+def held(app: Flask, db: sqlite_utils.Database, consent_id: str, now: datetime) -> dict[str, Any]:
+    """Everything consentmgr holds under one consent id: what the page shows and the download."""
+    return {
+        "generated": now.isoformat(timespec="seconds"),
+        "consent_id": consent_id,
+        "decisions": decisions(db, consent_id),
+        "gateway_items": gateway_items(app, db, consent_id),
+        "receipt": f"/receipt/{consent_id}",
+    }
+
+
+def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """Nested payloads as ``key.sub: value`` lines, for a readable list on the page."""
+    if isinstance(value, list) and value and all(_is_pair(v) for v in value):
+        value = dict(value)  # a Matomo hit: its query parameters as (name, value) pairs
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from flatten(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
+        for i, v in enumerate(value):
+            yield from flatten(v, f"{prefix}[{i}]")
+    else:
+        text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        yield prefix, text
+
+
+def _is_pair(value: Any) -> bool:
+    return isinstance(value, list | tuple) and len(value) == 2 and isinstance(value[0], str)
+
+
+def _private(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex"
+    response.vary.add("Cookie")
+    return response
+
+
+def category_names() -> dict[str, str]:
+    """Category ids by their bokmål names in the current policy, for the page."""
+    return {c["id"]: c["texts"]["nb"]["name"] for c in current_policy().categories}
+
+
+@bp.get("/mine-data")
+def show() -> Response:
+    consent_id = receipts.visitor_id()
+    data = None
+    if consent_id:
+        data = held(current_app, get_db(), consent_id, datetime.now(UTC))
+    html = render_template(
+        "mine_data.html",
+        data=data,
+        methods=receipts.METHOD_LABELS,
+        targets=TARGET_LABELS,
+        statuses=STATUS_LABELS,
+        categories=category_names(),
+        flatten=flatten,
+    )
+    return _private(make_response(html))
+
+
+@bp.get("/mine-data.json")
+def download() -> Response:
+    consent_id = receipts.visitor_id()
+    now = datetime.now(UTC)
+    data = (
+        held(current_app, get_db(), consent_id, now)
+        if consent_id
+        else {"generated": now.isoformat(timespec="seconds"), "consent_id": None}
+    )
+    response = make_response(json.dumps(data, ensure_ascii=False, indent=2))
+    response.mimetype = "application/json"
+    response.headers["Content-Disposition"] = f'attachment; filename="{DOWNLOAD_NAME}"'
+    return _private(response)
+
+
+@bp.post("/mine-data/slett")
+def erase() -> Response:
+    require_allowed_origin()
+    consent_id = receipts.visitor_id()
+    erased = deleted = 0
+    if consent_id:
+        db = get_db()
+        erased = consent_log.erase(db, consent_id, datetime.now(UTC))
+        deleted = outbox.forget_visitor(db, consent_id)
+    response = make_response(
+        render_template(
+            "mine_data_erased.html",
+            had_id=consent_id is not None,
+            erased=erased,
+            deleted=deleted,
+            keep_days=current_app.config["OUTBOX_KEEP_DAYS"],
+        )
+    )
+    consent_cookie.clear_cookie(current_app, response)
+    return _private(response)
