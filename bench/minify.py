@@ -1,12 +1,13 @@
-"""Make static/js/consent.min.js, the banner visitors download, from consent.js.
+"""Make the scripts visitors download (static/js/*.min.js) from their readable sources.
 
-consent.js is the readable source kept in the repository; terser (from npm,
-installed into a cache folder outside the checkout) shrinks it. The first line
-of the output records the source's sha256, so a test can tell when the
-minified file is older than the source.
+consent.js (the banner), matomo.js (the tracker) and fbq.js (the pixel shim)
+are the readable sources kept in the repository; terser (from npm, installed
+into a cache folder outside the checkout) shrinks each to NAME.min.js. The
+first line of each output records its source's sha256, so a test can tell
+when a minified file is older than its source.
 
-    .venv/bin/python bench/minify.py          # rewrite consent.min.js
-    .venv/bin/python bench/minify.py --check  # exit 1 if it is out of date
+    .venv/bin/python bench/minify.py          # rewrite every *.min.js
+    .venv/bin/python bench/minify.py --check  # exit 1 if any is out of date
 """
 
 from __future__ import annotations
@@ -20,20 +21,24 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE = ROOT / "static" / "js" / "consent.js"
-TARGET = ROOT / "static" / "js" / "consent.min.js"
+JS = ROOT / "static" / "js"
+SOURCES = [JS / "consent.js", JS / "matomo.js", JS / "fbq.js"]
 TERSER = "terser@5.51.4"
-HEADER = "/*! consentmgr consent.js, minified from source sha256:{} */"
+HEADER = "/*! consentmgr {}, minified from source sha256:{} */"
 
 
-def source_digest() -> str:
-    return hashlib.sha256(SOURCE.read_bytes()).hexdigest()
+def target_of(source: Path) -> Path:
+    return source.with_suffix(".min.js")
 
 
-def recorded_digest() -> str | None:
-    """The source digest written into consent.min.js when it was made."""
+def source_digest(source: Path) -> str:
+    return hashlib.sha256(source.read_bytes()).hexdigest()
+
+
+def recorded_digest(source: Path) -> str | None:
+    """The source digest written into the minified file when it was made."""
     try:
-        first = TARGET.read_text(encoding="utf-8").split("\n", 1)[0]
+        first = target_of(source).read_text(encoding="utf-8").split("\n", 1)[0]
     except FileNotFoundError:
         return None
     prefix, _, rest = first.partition("sha256:")
@@ -57,14 +62,14 @@ def npm_install(packages: list[str], folder: Path) -> Path:
     return folder / "node_modules"
 
 
-def minify() -> bytes:
+def minify(source: Path) -> bytes:
     cache = Path(tempfile.gettempdir()) / f"consentmgr-{TERSER.replace('@', '-')}"
     modules = npm_install([TERSER], cache)
     result = subprocess.run(
         [
             "node",
             str(modules / "terser" / "bin" / "terser"),
-            str(SOURCE),
+            str(source),
             "--compress",
             "passes=2",
             "--mangle",
@@ -75,19 +80,24 @@ def minify() -> bytes:
         capture_output=True,
         timeout=120,
     )
-    return HEADER.format(source_digest()).encode() + b"\n" + result.stdout
+    header = HEADER.format(source.name, source_digest(source))
+    return header.encode() + b"\n" + result.stdout
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only check that it is up to date")
     args = parser.parse_args()
+    stale = [s for s in SOURCES if recorded_digest(s) != source_digest(s)]
     if args.check:
-        fresh = recorded_digest() == source_digest()
-        print("consent.min.js is up to date" if fresh else "consent.min.js is out of date")
-        return 0 if fresh else 1
-    TARGET.write_bytes(minify())
-    print(f"wrote {TARGET.relative_to(ROOT)} ({TARGET.stat().st_size} bytes)")
+        for source in SOURCES:
+            state = "out of date" if source in stale else "up to date"
+            print(f"{target_of(source).name} is {state}")
+        return 1 if stale else 0
+    for source in SOURCES:
+        target = target_of(source)
+        target.write_bytes(minify(source))
+        print(f"wrote {target.relative_to(ROOT)} ({target.stat().st_size} bytes)")
     return 0
 
 

@@ -92,4 +92,4 @@ def track() -> Response:
 @bp.get("/matomo.js")
 def tracker() -> Response:
     """The first-party tracker; it waits for analytics consent before doing anything."""
-    return scripts.serve("matomo.js", {"__CONSENT_COOKIE__": current_app.config["COOKIE_NAME"]})
+    return scripts.serve("matomo.min.js")

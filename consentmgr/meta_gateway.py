@@ -104,4 +104,4 @@ def _cors(response: Response) -> Response:
 @bp.get("/fbq.js")
 def shim() -> Response:
     """The ``fbq()`` shim; it waits for marketing consent and loads nothing from Facebook."""
-    return scripts.serve("fbq.js", {"__CONSENT_COOKIE__": current_app.config["COOKIE_NAME"]})
+    return scripts.serve("fbq.min.js")

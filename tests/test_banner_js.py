@@ -194,7 +194,9 @@ def test_demo_pages(client):
     assert '<script src="/consent.js" defer></script>' in html
     assert '<html lang="nb">' in html
     nonce = re.search(r"'nonce-([^']+)'", r.headers["Content-Security-Policy"]).group(1)
-    assert html.count(f'nonce="{nonce}"') == 2
+    assert html.count(f'nonce="{nonce}"') == 3, "two blocked examples and the _paq/fbq setup"
+    assert 'data-category="analytics" src="/matomo.js"' in html
+    assert 'data-category="marketing" src="/fbq.js"' in html
     script_src = r.headers["Content-Security-Policy"].split("script-src")[1].split(";")[0]
     assert "'unsafe-inline'" not in script_src
     for category in ("analytics", "marketing"):

@@ -1,22 +1,14 @@
 // consentmgr fbq() shim: the Meta pixel API, sent to /fb/events on this script's origin.
-// Nothing loads from Facebook. Calls wait until the consent cookie grants "marketing";
-// the server checks that again and sends the events through the Conversions API.
+// Nothing loads from Facebook. Calls wait until the banner (window.consentmgr) reports
+// that "marketing" is granted; the server checks the signed consent cookie again and
+// sends the events through the Conversions API.
 (() => {
   const me = document.currentScript;
   const endpoint = new URL("/fb/events", me ? me.src : location.href).href;
-  const CONSENT = "__CONSENT_COOKIE__";
   const user = {};
   const waiting = [];
 
-  const granted = () => {
-    try {
-      const value = document.cookie.split("; ").find((c) => c.startsWith(CONSENT + "="));
-      const payload = value.slice(CONSENT.length + 1).split(".")[0];
-      return JSON.parse(atob(payload.replace(/-/g, "+").replace(/_/g, "/"))).g.includes("marketing");
-    } catch {
-      return false;
-    }
-  };
+  const granted = () => !!window.consentmgr?.get()?.marketing;
 
   const post = (type, name, data, options) => {
     const body = JSON.stringify({

@@ -1,10 +1,10 @@
 // consentmgr first-party Matomo tracker: the _paq API Ansettr uses, sent to /matomo.php
 // on this script's own origin. It does nothing (no request, no cookie) until the
-// visitor's consent cookie grants "analytics"; the server checks that again.
+// banner (window.consentmgr) reports that "analytics" is granted; the server checks
+// the signed consent cookie again for every hit.
 (() => {
   const me = document.currentScript;
   const endpoint = new URL("/matomo.php", me ? me.src : location.href).href;
-  const CONSENT = "__CONSENT_COOKIE__";
   const DOWNLOAD = /\.(pdf|docx?|xlsx?|pptx?|zip|csv|txt|odt|ods|rtf)$/i;
   const state = { url: null, title: null, ref: document.referrer, pv: "", links: false };
 
@@ -14,14 +14,7 @@
       .find((c) => c.startsWith(name + "="))
       ?.slice(name.length + 1);
 
-  const granted = () => {
-    try {
-      const payload = cookie(CONSENT).split(".")[0].replace(/-/g, "+").replace(/_/g, "/");
-      return JSON.parse(atob(payload)).g.includes("analytics");
-    } catch {
-      return false;
-    }
-  };
+  const granted = () => !!window.consentmgr?.get()?.analytics;
 
   const rand = (n) =>
     Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => (b % 16).toString(16)).join("");
@@ -54,11 +47,9 @@
       send_image: "0",
       pv_id: state.pv,
       ...params,
-    }).toString();
-    const type = "application/x-www-form-urlencoded;charset=UTF-8";
-    if (!navigator.sendBeacon?.(endpoint, new Blob([body], { type }))) {
-      fetch(endpoint, { method: "POST", body, keepalive: true, credentials: "include", headers: { "Content-Type": type } }).catch(() => {});
-    }
+    });
+    // keepalive lets the hit outlive the page, as sendBeacon would; the body is form-encoded
+    fetch(endpoint, { method: "POST", body, keepalive: true, credentials: "include" }).catch(() => {});
   };
 
   const onClick = (event) => {

@@ -1,0 +1,33 @@
+"""The tracker and pixel shim as served: minified from the current source, cacheable."""
+
+import gzip
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+
+JS = Path(__file__).resolve().parent.parent / "static" / "js"
+
+
+@pytest.mark.parametrize("name", ["matomo", "fbq"])
+def test_minified_file_is_made_from_the_current_source(name):
+    source = (JS / f"{name}.js").read_bytes()
+    minified = (JS / f"{name}.min.js").read_text(encoding="utf-8")
+    recorded = re.match(r"/\*! .*sha256:([0-9a-f]{64}) \*/\n", minified)
+    assert recorded and recorded.group(1) == hashlib.sha256(source).hexdigest(), (
+        f"static/js/{name}.js changed: run `.venv/bin/python bench/minify.py`"
+    )
+
+
+@pytest.mark.parametrize("path", ["/matomo.js", "/fbq.js"])
+def test_scripts_are_cacheable_and_compressed(client, path):
+    plain = client.get(path)
+    assert plain.status_code == 200 and plain.mimetype == "text/javascript"
+    assert "must-revalidate" in plain.headers["Cache-Control"]
+    etag = plain.headers["ETag"]
+    assert client.get(path, headers={"If-None-Match": etag}).status_code == 304
+    zipped = client.get(path, headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(zipped.data) == plain.data
+    assert b"consentmgr" in plain.data[:80]
