@@ -47,7 +47,7 @@ def require_session() -> Response | None:
             f"You were signed out after {current_app.config['ADMIN_IDLE_MINUTES']} minutes"
             " without activity, or your session was ended. Please sign in again."
         )
-    target = request.full_path if request.method == "GET" else None
+    target = request.full_path.rstrip("?") if request.method == "GET" else None
     return redirect(url_for("admin.login", next=target))
 
 
