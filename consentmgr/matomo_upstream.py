@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import requests
 from flask import Flask
 
-from . import matomo_hit, sealed, upstream
+from . import matomo_hit, upstream
 from .outbox import Item
 from .upstream import Outcome
 
@@ -35,26 +35,17 @@ def endpoint(app: Flask) -> str:
 
 
 def send(app: Flask, http: requests.Session, items: Sequence[Item]) -> Outcome:
-    queries, readable, unreadable = [], [], []
-    for item in items:
-        try:
-            queries.append(matomo_hit.query(sealed.unseal(app, item.payload)))
-            readable.append(item)
-        except sealed.Unreadable as e:
-            unreadable.append((item, str(e)))
-    if not readable:
-        return Outcome(dead=unreadable)
-    body: dict = {"requests": queries}
-    if app.config["MATOMO_TOKEN_AUTH"]:
-        body["token_auth"] = app.config["MATOMO_TOKEN_AUTH"]
-    try:
-        response = upstream.post(app, http, endpoint(app), json=body)
-    except requests.RequestException as e:
-        outcome = upstream.network_failure(readable, e)
-    else:
-        outcome = upstream.http_failure(readable, response) or read_reply(readable, response)
-    outcome.dead.extend(unreadable)
-    return outcome
+    def body(hits: list) -> dict:
+        data: dict = {"requests": [matomo_hit.query(pairs) for pairs in hits]}
+        if app.config["MATOMO_TOKEN_AUTH"]:
+            data["token_auth"] = app.config["MATOMO_TOKEN_AUTH"]
+        return data
+
+    return upstream.send_sealed(app, http, items, endpoint(app), body, judge)
+
+
+def judge(items: Sequence[Item], response: requests.Response) -> Outcome:
+    return upstream.http_failure(items, response) or read_reply(items, response)
 
 
 def read_reply(items: Sequence[Item], response: requests.Response) -> Outcome:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import requests
 from flask import Flask
 
-from . import sealed, upstream
+from . import upstream
 from .outbox import Item
 from .upstream import Outcome
 
@@ -40,26 +40,17 @@ def endpoint(app: Flask) -> str:
 
 
 def send(app: Flask, http: requests.Session, items: Sequence[Item]) -> Outcome:
-    events, readable, unreadable = [], [], []
-    for item in items:
-        try:
-            events.append(sealed.unseal(app, item.payload))
-            readable.append(item)
-        except sealed.Unreadable as e:
-            unreadable.append((item, str(e)))
-    if not readable:
-        return Outcome(dead=unreadable)
-    body = {"data": events, "access_token": app.config["META_ACCESS_TOKEN"]}
-    if app.config["META_TEST_EVENT_CODE"]:
-        body["test_event_code"] = app.config["META_TEST_EVENT_CODE"]
-    try:
-        response = upstream.post(app, http, endpoint(app), json=body)
-    except requests.RequestException as e:
-        outcome = upstream.network_failure(readable, e)
-    else:
-        outcome = meta_error(readable, response) or read_reply(readable, response)
-    outcome.dead.extend(unreadable)
-    return outcome
+    def body(events: list) -> dict:
+        data = {"data": events, "access_token": app.config["META_ACCESS_TOKEN"]}
+        if app.config["META_TEST_EVENT_CODE"]:
+            data["test_event_code"] = app.config["META_TEST_EVENT_CODE"]
+        return data
+
+    return upstream.send_sealed(app, http, items, endpoint(app), body, judge)
+
+
+def judge(items: Sequence[Item], response: requests.Response) -> Outcome:
+    return meta_error(items, response) or read_reply(items, response)
 
 
 def meta_error(items: Sequence[Item], response: requests.Response) -> Outcome | None:

@@ -8,13 +8,14 @@ gateway connects.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 from flask import Flask
 
+from . import sealed
 from .outbox import Item
 
 
@@ -75,3 +76,35 @@ def http_failure(items: Sequence[Item], response: requests.Response) -> Outcome 
 def network_failure(items: Sequence[Item], error: requests.RequestException) -> Outcome:
     kind = "timeout" if isinstance(error, requests.Timeout) else "network error"
     return Outcome.all_retry(items, f"{kind}: {type(error).__name__}: {error}"[:500])
+
+
+def send_sealed(
+    app: Flask,
+    http: requests.Session,
+    items: Sequence[Item],
+    url: str,
+    body: Callable[[list[Any]], dict],
+    judge: Callable[[Sequence[Item], requests.Response], Outcome],
+) -> Outcome:
+    """Open the items' sealed payloads, POST them as one batch and judge the reply.
+
+    Items that cannot be opened (sealed under a key no longer configured) are
+    dead at once; the rest succeed or fail together as ``judge`` decides.
+    """
+    payloads, readable, unreadable = [], [], []
+    for item in items:
+        try:
+            payloads.append(sealed.unseal(app, item.payload))
+            readable.append(item)
+        except sealed.Unreadable as e:
+            unreadable.append((item, str(e)))
+    if not readable:
+        return Outcome(dead=unreadable)
+    try:
+        response = post(app, http, url, json=body(payloads))
+    except requests.RequestException as e:
+        outcome = network_failure(readable, e)
+    else:
+        outcome = judge(readable, response)
+    outcome.dead.extend(unreadable)
+    return outcome

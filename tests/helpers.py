@@ -44,3 +44,33 @@ def database_bytes(path):
         if file.exists():
             data += file.read_bytes()
     return data
+
+
+MATOMO_TOKEN = "server-token-0123456789abcdef"
+
+
+def matomo_ok(request):
+    """A Matomo stand-in's answer: every hit of the bulk request tracked."""
+    from werkzeug import Response
+
+    n = len(request.get_json(force=True)["requests"])
+    return Response(
+        json.dumps({"status": "success", "tracked": n, "invalid": 0}),
+        content_type="application/json",
+    )
+
+
+def gateway_app(tmp_path, url, **overrides):
+    """An app whose Matomo upstream is ``url``, with short timeouts for tests."""
+    from conftest import make_config
+
+    from consentmgr import create_app
+
+    settings = {
+        "MATOMO_URL": url,
+        "MATOMO_SITE_ID": 7,
+        "MATOMO_TOKEN_AUTH": MATOMO_TOKEN,
+        "UPSTREAM_CONNECT_TIMEOUT": 0.5,
+        "UPSTREAM_READ_TIMEOUT": 1.0,
+    }
+    return create_app(make_config(tmp_path, **{**settings, **overrides}))

@@ -23,23 +23,16 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 import pytest
 from conftest import make_config
-from helpers import ACCEPT_ALL, SITE
+from helpers import ACCEPT_ALL, MATOMO_TOKEN, SITE, matomo_ok
+from helpers import gateway_app as _gateway_app
 from werkzeug import Response
 from werkzeug.serving import make_server
 
 from consentmgr import create_app
 from consentmgr.config import ConfigError
 
-TOKEN = "ssrf-test-token-0123456789"
+TOKEN = MATOMO_TOKEN
 FORM = "application/x-www-form-urlencoded; charset=UTF-8"
-
-
-def matomo_ok(request):
-    n = len(request.get_json(force=True)["requests"])
-    return Response(
-        json.dumps({"status": "success", "tracked": n, "invalid": 0}),
-        content_type="application/json",
-    )
 
 
 def attacker_answer(request):
@@ -65,17 +58,7 @@ def matomo(httpserver):
 
 
 def gateway_app(tmp_path, url, **overrides):
-    return create_app(
-        make_config(
-            tmp_path,
-            MATOMO_URL=url,
-            MATOMO_SITE_ID=7,
-            MATOMO_TOKEN_AUTH=TOKEN,
-            UPSTREAM_CONNECT_TIMEOUT=0.5,
-            UPSTREAM_READ_TIMEOUT=2.0,
-            **overrides,
-        )
-    )
+    return _gateway_app(tmp_path, url, **{"UPSTREAM_READ_TIMEOUT": 2.0, **overrides})
 
 
 class Live:

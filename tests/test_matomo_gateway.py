@@ -7,13 +7,20 @@ import time
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
-from conftest import make_config
-from helpers import ACCEPT_ALL, count, database_bytes, post_decision
+from helpers import (
+    ACCEPT_ALL,
+    MATOMO_TOKEN,
+    count,
+    database_bytes,
+    gateway_app,
+    matomo_ok,
+    post_decision,
+)
 from werkzeug import Response
 
-from consentmgr import create_app, gateway_stats
+from consentmgr import gateway_stats
 
-TOKEN = "server-token-0123456789abcdef"
+TOKEN = MATOMO_TOKEN
 UA = "Mozilla/5.0 (X11; Linux x86_64) Chrome/130.0 Safari/537.36"
 ANALYTICS_ONLY = {"choices": {"analytics": True, "marketing": False}, "method": "custom"}
 MARKETING_ONLY = {"choices": {"analytics": False, "marketing": True}, "method": "custom"}
@@ -25,34 +32,11 @@ def closed_port():
         return s.getsockname()[1]
 
 
-def matomo_ok(request):
-    body = request.get_json(force=True)
-    n = len(body["requests"])
-    return Response(
-        json.dumps({"status": "success", "tracked": n, "invalid": 0}),
-        content_type="application/json",
-    )
-
-
 @pytest.fixture
 def matomo(httpserver):
     """A Matomo stand-in that tracks every hit it gets and records the requests."""
     httpserver.expect_request("/matomo.php", method="POST").respond_with_handler(matomo_ok)
     return httpserver
-
-
-def gateway_app(tmp_path, url, **overrides):
-    return create_app(
-        make_config(
-            tmp_path,
-            MATOMO_URL=url,
-            MATOMO_SITE_ID=7,
-            MATOMO_TOKEN_AUTH=TOKEN,
-            UPSTREAM_CONNECT_TIMEOUT=0.5,
-            UPSTREAM_READ_TIMEOUT=1.0,
-            **overrides,
-        )
-    )
 
 
 @pytest.fixture
