@@ -14,19 +14,17 @@ needs no CORS headers.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app
 
 from .policy import LANGS, Policy
+from .scripts import Script, respond
 
 bp = Blueprint("banner", __name__)
 
@@ -37,7 +35,6 @@ SOURCE = STATIC / "consent.js"
 SERVED = STATIC / "consent.min.js"
 PLACEHOLDER = "__POLICY__"
 MY_DATA_URL = "/mine-data"
-CACHE_CONTROL = "public, max-age=300, must-revalidate"
 # The policy texts the script shows; the rest of "texts" stays on the server.
 TEXT_KEYS = (
     "title",
@@ -57,18 +54,6 @@ TEXT_KEYS = (
     "saved",
 )
 CATEGORY_TEXT_KEYS = ("name", "purpose", "retention")
-
-
-@dataclass(frozen=True)
-class Representation:
-    body: bytes
-    etag: str
-
-
-@dataclass(frozen=True)
-class Script:
-    plain: Representation
-    gzipped: Representation
 
 
 def cookie_regexp(patterns: list[str]) -> str:
@@ -133,13 +118,7 @@ def render(policy: Policy, config: Mapping[str, Any], source: str | None = None)
 
 
 def build(app: Flask) -> Script:
-    body = render(app.extensions["consentmgr.policy"], app.config)
-    digest = hashlib.sha256(body).hexdigest()[:32]
-    # mtime=0 keeps the gzip bytes, and so the ETag, the same in every worker.
-    return Script(
-        plain=Representation(body, f'"{digest}"'),
-        gzipped=Representation(gzip.compress(body, 9, mtime=0), f'"{digest}-gz"'),
-    )
+    return Script.of(render(app.extensions["consentmgr.policy"], app.config))
 
 
 def script() -> Script:
@@ -152,17 +131,4 @@ def script() -> Script:
 
 @bp.get("/consent.js")
 def consent_js() -> Response:
-    built = script()
-    use_gzip = request.accept_encodings["gzip"] > 0
-    chosen = built.gzipped if use_gzip else built.plain
-    if request.if_none_match.contains_weak(chosen.etag.strip('"')):
-        response = Response(status=304)
-    else:
-        response = Response(chosen.body, mimetype="text/javascript")
-        if use_gzip:
-            response.headers["Content-Encoding"] = "gzip"
-    response.headers["ETag"] = chosen.etag
-    response.headers["Cache-Control"] = CACHE_CONTROL
-    response.headers["Vary"] = "Accept-Encoding"
-    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
-    return response
+    return respond(script())

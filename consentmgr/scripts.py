@@ -1,7 +1,7 @@
-"""Serving the first-party scripts (tracker, pixel shim) to every page view cheaply.
+"""Serving the first-party scripts (banner, tracker, pixel shim) to every page view cheaply.
 
-Each script is read and prepared once per app: its bytes, a gzip copy and a
-strong ETag. Browsers revalidate after a short max-age, so a policy or
+Each script is read and prepared once per app: its bytes and a gzip copy, each
+with its own strong ETag. Browsers revalidate after a short max-age, so a policy or
 configuration change reaches visitors within minutes while a returning
 visitor mostly gets a 304.
 """
@@ -20,15 +20,26 @@ MAX_AGE_SECONDS = 300
 
 
 @dataclass(frozen=True)
-class Script:
+class Representation:
     body: bytes
-    gzipped: bytes
     etag: str
 
+
+@dataclass(frozen=True)
+class Script:
+    """A script prepared once: its plain and gzip bodies, each with its own strong ETag."""
+
+    plain: Representation
+    gzipped: Representation
+
     @classmethod
-    def of(cls, text: str) -> Script:
-        body = text.encode()
-        return cls(body, gzip.compress(body, 9, mtime=0), hashlib.sha256(body).hexdigest()[:32])
+    def of(cls, body: bytes) -> Script:
+        digest = hashlib.sha256(body).hexdigest()[:32]
+        # mtime=0 keeps the gzip bytes, and so the ETag, the same in every worker.
+        return cls(
+            plain=Representation(body, f'"{digest}"'),
+            gzipped=Representation(gzip.compress(body, 9, mtime=0), f'"{digest}-gz"'),
+        )
 
 
 def load(app: Flask, name: str, replacements: Mapping[str, str] = ()) -> Script:
@@ -38,27 +49,25 @@ def load(app: Flask, name: str, replacements: Mapping[str, str] = ()) -> Script:
         text = (Path(app.static_folder) / "js" / name).read_text(encoding="utf-8")
         for placeholder, value in dict(replacements).items():
             text = text.replace(placeholder, value)
-        cache[name] = Script.of(text)
+        cache[name] = Script.of(text.encode())
     return cache[name]
 
 
 def respond(script: Script) -> Response:
     """The script, or 304 when the browser has it; gzip when the browser accepts it."""
-    headers = {
-        "Cache-Control": f"public, max-age={MAX_AGE_SECONDS}, must-revalidate",
-        "Vary": "Accept-Encoding",
-        "Cross-Origin-Resource-Policy": "cross-origin",
-    }
-    response = Response(mimetype="text/javascript", headers=headers)
-    response.set_etag(script.etag)
-    if script.etag in request.if_none_match:
-        response.status_code = 304
-        return response
-    if "gzip" in request.accept_encodings:
-        response.set_data(script.gzipped)
-        response.headers["Content-Encoding"] = "gzip"
+    use_gzip = request.accept_encodings["gzip"] > 0
+    chosen = script.gzipped if use_gzip else script.plain
+    if request.if_none_match.contains_weak(chosen.etag.strip('"')):
+        response = Response(status=304)
     else:
-        response.set_data(script.body)
+        response = Response(chosen.body, mimetype="text/javascript")
+        if use_gzip:
+            response.headers["Content-Encoding"] = "gzip"
+    response.headers["ETag"] = chosen.etag
+    response.headers["Cache-Control"] = f"public, max-age={MAX_AGE_SECONDS}, must-revalidate"
+    response.headers["Vary"] = "Accept-Encoding"
+    # Included by other sites as a classic script: embeddable cross-origin, no CORS needed.
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
     return response
 
 
