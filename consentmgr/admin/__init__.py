@@ -8,11 +8,26 @@ console is the only user of: ``HttpOnly``, ``SameSite=Strict``, ``Secure`` per
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from . import auth, dashboard, export, outbox_view, records  # noqa: F401 (attach the routes)
 from .blueprint import bp
 from .formatting import FILTERS
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, opened for free when the request has no session cookie.
+
+    Flask builds a signing serializer for every request to read the cookie.
+    Nearly all requests (gateway hits, the consent API, scripts) come from
+    visitors who never have one, so they get an empty session without it.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if self.get_cookie_name(app) not in request.cookies:
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def init_app(app: Flask) -> None:
@@ -24,5 +39,6 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_PATH="/",
     )
+    app.session_interface = SessionInterface()
     app.jinja_env.filters.update(FILTERS)
     app.register_blueprint(bp)
