@@ -16,7 +16,7 @@ import secrets
 
 import sqlite_utils
 
-from .db import immediate
+from .db import flush_if_durable, immediate
 from .visitor import ip_prefix
 
 MAX_AGE_SECONDS = 12 * 3600
@@ -66,3 +66,5 @@ def resume(db: sqlite_utils.Database, token: str | None, idle: float, now: float
 def end(db: sqlite_utils.Database, token: str | None) -> None:
     if token:
         db.execute("delete from admin_sessions where token_hash = ?", [_hash(token)])
+        if not db.conn.in_transaction:
+            flush_if_durable(db)

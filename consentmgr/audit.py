@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import sqlite_utils
 
+from .db import flush_if_durable
 from .visitor import ip_prefix
 
 ACTIONS = (
@@ -49,6 +50,8 @@ def record(
             ip_prefix(address) or None,
         ],
     )
+    if not db.conn.in_transaction:
+        flush_if_durable(db)
 
 
 def recent(db: sqlite_utils.Database, limit: int = 50) -> list[dict]:

@@ -1,0 +1,88 @@
+"""The database layer: durable transactions, and what every response carries."""
+
+import fcntl
+
+from consentmgr.db import connect, immediate
+
+
+def test_durable_follows_the_setting(tmp_path):
+    full = connect(tmp_path / "full.sqlite", "FULL")
+    normal = connect(tmp_path / "normal.sqlite", "NORMAL")
+    try:
+        assert full.durable is True
+        assert normal.durable is False
+        # SQLite itself runs at NORMAL; durability comes from the flush after the lock.
+        assert full.execute("PRAGMA synchronous").fetchone()[0] == 1
+    finally:
+        full.close()
+        normal.close()
+
+
+def test_immediate_commits_and_flushes_the_wal(tmp_path):
+    path = tmp_path / "db.sqlite"
+    db = connect(path, "FULL")
+    try:
+        with immediate(db):
+            db.execute("create table t (n integer)")
+            db.execute("insert into t values (1)")
+        assert db._wal >= 0  # the WAL file was opened to be flushed
+        other = connect(path)
+        assert other.execute("select n from t").fetchall() == [(1,)]
+        other.close()
+    finally:
+        db.close()
+
+
+def test_flush_survives_leaving_wal_mode(tmp_path):
+    path = tmp_path / "db.sqlite"
+    db = connect(path, "FULL")
+    try:
+        with immediate(db):
+            db.execute("create table t (n integer)")
+        db.execute("PRAGMA journal_mode = DELETE")
+        assert not (tmp_path / "db.sqlite-wal").exists()
+        with immediate(db):
+            db.execute("insert into t values (2)")
+        assert db.execute("select n from t").fetchall() == [(2,)]
+    finally:
+        db.close()
+
+
+def test_failed_transaction_rolls_back_and_releases_the_lock(tmp_path):
+    path = tmp_path / "db.sqlite"
+    db = connect(path, "FULL")
+    try:
+        with immediate(db):
+            db.execute("create table t (n integer)")
+        try:
+            with immediate(db):
+                db.execute("insert into t values (1)")
+                raise RuntimeError("boom")
+        except RuntimeError:
+            pass
+        other = connect(path)
+        fcntl.flock(other.writer_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if still held
+        fcntl.flock(other.writer_lock, fcntl.LOCK_UN)
+        with immediate(other):
+            other.execute("insert into t values (3)")
+        other.close()
+        assert db.execute("select n from t").fetchall() == [(3,)]
+    finally:
+        db.close()
+
+
+def test_visitors_get_no_session_cookie(client):
+    for path in ("/api/consent", "/matomo.php?idsite=1&rec=1", "/demo"):
+        r = client.get(path)
+        assert "session" not in r.headers.get("Set-Cookie", ""), path
+
+
+def test_a_header_set_by_a_view_is_kept(app):
+    @app.get("/framed")
+    def framed():
+        return "ok", 200, {"X-Frame-Options": "SAMEORIGIN"}
+
+    r = app.test_client().get("/framed")
+    assert r.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert "default-src 'self'" in r.headers["Content-Security-Policy"]
