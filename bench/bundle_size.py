@@ -1,8 +1,9 @@
 """What a visitor downloads, gzip -9, next to published consent banners.
 
-Measures /consent.js as the app serves it (code, styles and the policy texts
-in three languages), plus the first-party tracker and pixel shim that run
-after consent (/matomo.js, /fbq.js) when they exist. For comparison it
+Measures /consent.js as the app serves it by default: code, styles, the policy
+texts in three languages, and the first-party Matomo tracker and fbq() shim
+that wait for consent in the same response. For comparison, the same parts as
+three downloads (/consent.js with ``BUNDLE_SCRIPTS = []``, /matomo.js, /fbq.js). For comparison it
 installs vanilla-cookieconsent and Klaro from npm into a temporary folder
 (never into the checkout) and measures their published bundles; without npm
 that comparison is skipped.
@@ -33,6 +34,7 @@ PUBLISHED = {
     "vanilla-cookieconsent": ["dist/cookieconsent.umd.js", "dist/cookieconsent.css"],
     "klaro": ["dist/klaro.js"],
 }
+SEPARATE = ("matomo.js", "fbq.js")
 PACKAGES = {"vanilla-cookieconsent": "vanilla-cookieconsent@3", "klaro": "klaro"}
 
 
@@ -40,20 +42,20 @@ def gz(data: bytes) -> int:
     return len(gzip.compress(data, 9))
 
 
-def ours() -> dict[str, int]:
-    """gzip -9 sizes of the scripts as the app serves them, fetched without compression."""
+def served(bundle: list[str]) -> dict[str, int]:
+    """gzip -9 sizes of the scripts as the app serves them with ``BUNDLE_SCRIPTS = bundle``."""
     with tempfile.TemporaryDirectory() as folder:
         database = str(Path(folder) / "bench.sqlite")
-        app = create_app({"TESTING": True, "DATABASE": database, "DELIVER_IN_BACKGROUND": False})
+        app = create_app(
+            {
+                "TESTING": True,
+                "DATABASE": database,
+                "DELIVER_IN_BACKGROUND": False,
+                "BUNDLE_SCRIPTS": bundle,
+            }
+        )
         client = app.test_client()
-        sizes = {}
-        for name in ("consent.js", "matomo.js", "fbq.js"):
-            response = client.get(f"/{name}")
-            if response.status_code == 200:
-                sizes[name] = gz(response.data)
-            elif (ROOT / "static" / "js" / name).exists():
-                sizes[name] = gz((ROOT / "static" / "js" / name).read_bytes())
-        return sizes
+        return {name: gz(client.get(f"/{name}").data) for name in ("consent.js", *SEPARATE)}
 
 
 def published() -> dict[str, int] | None:
@@ -73,21 +75,23 @@ def published() -> dict[str, int] | None:
 
 
 def main() -> None:
-    sizes = ours()
-    banner = sizes["consent.js"]
-    total = sum(sizes.values())
+    bundled = served(["matomo", "fbq"])["consent.js"]
+    alone = served([])
+    separate = sum(alone.values())
     print("gzip -9 bytes")
-    print(f"{'consentmgr consent.js (before a decision)':45} {banner:6}")
-    for name, size in sizes.items():
-        if name != "consent.js":
-            print(f"{'  + ' + name + ' (after consent)':45} {size:6}")
-    print(f"{'consentmgr everything':45} {total:6}  (goal {GOAL})")
+    row = "{:58} {:6}"
+    print(row.format("consentmgr /consent.js: banner, tracker and shim (default)", bundled))
+    print(row.format("  goal for everything, tracker and shim included", GOAL))
+    print(row.format("consentmgr, the same as three downloads:", separate))
+    print(row.format("  /consent.js with BUNDLE_SCRIPTS = [] (banner only)", alone["consent.js"]))
+    for name in SEPARATE:
+        print(row.format(f"  + /{name} (loaded by a blocked script tag)", alone[name]))
     others = published()
     if others is None:
         print("npm not available: comparison with published banners skipped")
         return
     for label, size in others.items():
-        print(f"{label:45} {size:6}")
+        print(row.format(label, size))
 
 
 if __name__ == "__main__":

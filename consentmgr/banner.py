@@ -1,7 +1,9 @@
 """``GET /consent.js``: the banner script with the current policy embedded.
 
 A first-time visitor gets code, styles and the texts of all three languages in
-this one response, so showing the banner costs no further request. The body
+this one response, so showing the banner costs no further request. By default
+the Matomo tracker and the fbq() shim come in the same response
+(``BUNDLE_SCRIPTS``); they do nothing until their category is granted. The body
 depends only on the policy and the configuration, both fixed for the app's
 lifetime, so it is built once per app, in plain and gzip form, with a strong
 ETag per form. A short ``max-age`` lets a policy change reach every visitor
@@ -24,7 +26,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app
 
 from .policy import LANGS, Policy
-from .scripts import Script, respond
+from .scripts import Script, respond, without_provenance
 
 bp = Blueprint("banner", __name__)
 
@@ -34,6 +36,8 @@ STATIC = Path(__file__).resolve().parent.parent / "static" / "js"
 SOURCE = STATIC / "consent.js"
 SERVED = STATIC / "consent.min.js"
 PLACEHOLDER = "__POLICY__"
+# What BUNDLE_SCRIPTS may add after the banner, each also served on its own.
+BUNDLED = {"matomo": "matomo.min.js", "fbq": "fbq.min.js"}
 MY_DATA_URL = "/mine-data"
 # The policy texts the script shows; the rest of "texts" stays on the server.
 TEXT_KEYS = (
@@ -106,15 +110,21 @@ def embedded(policy: Policy, config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def render(policy: Policy, config: Mapping[str, Any], source: str | None = None) -> bytes:
-    """The script as served: the minified source with the policy in place of the placeholder."""
+    """The script as served: the minified source with the policy in place of the placeholder.
+
+    The scripts named in ``BUNDLE_SCRIPTS`` follow it in the same response: one
+    download compresses better than three, and a site needs one tag. They run
+    after the banner has set up ``window.consentmgr`` and wait for its consent.
+    """
     source = SERVED.read_text(encoding="utf-8") if source is None else source
-    if source.startswith("/*!"):
-        # The first line records which source it was made from; visitors need not download it.
-        source = source.split("\n", 1)[1]
+    source = without_provenance(source)
     if source.count(PLACEHOLDER) != 1:
         raise RuntimeError(f"{SERVED} must contain {PLACEHOLDER} exactly once")
     data = json.dumps(embedded(policy, config), ensure_ascii=False, separators=(",", ":"))
-    return source.replace(PLACEHOLDER, data).encode()
+    parts = [source.replace(PLACEHOLDER, data)]
+    for name in config.get("BUNDLE_SCRIPTS", ()):
+        parts.append(without_provenance((STATIC / BUNDLED[name]).read_text(encoding="utf-8")))
+    return "\n".join(parts).encode()
 
 
 def build(app: Flask) -> Script:

@@ -100,6 +100,15 @@ def _str_list(v: Any) -> list[str]:
     return list(v)
 
 
+def _subset(*options: str) -> Callable[[Any], list[str]]:
+    def check(v: Any) -> list[str]:
+        if not isinstance(v, list) or any(s not in options for s in v) or len(set(v)) < len(v):
+            raise ValueError
+        return list(v)
+
+    return check
+
+
 def _origin(v: str) -> str:
     parts = urlsplit(v)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
@@ -177,6 +186,14 @@ KEYS: dict[str, Key] = {
         _int(1, 3650),
         "must be a whole number of days between 1 and 3650",
         "How long a decision (refusals too) is remembered before the banner asks again.",
+    ),
+    "BUNDLE_SCRIPTS": Key(
+        ["matomo", "fbq"],
+        _subset("matomo", "fbq"),
+        'must be a list of "matomo" and/or "fbq"',
+        "What /consent.js carries after the banner: our Matomo tracker and the fbq() shim,"
+        " so one tag does everything. Each starts only with its category's consent. Leave"
+        ' "matomo" out on sites that load the official matomo.js.',
     ),
     "HONOR_GPC": Key(
         True,

@@ -42,11 +42,20 @@ class Script:
         )
 
 
+def without_provenance(text: str) -> str:
+    """The minified script without its first line, which records the source it was made from.
+
+    The line is for maintainers and the freshness tests; visitors need not download it.
+    """
+    return text.split("\n", 1)[1] if text.startswith("/*!") else text
+
+
 def load(app: Flask, name: str, replacements: Mapping[str, str] = ()) -> Script:
     """The prepared script ``static/js/<name>``, with placeholders replaced, cached per app."""
     cache = app.extensions.setdefault("consentmgr.scripts", {})
     if name not in cache:
         text = (Path(app.static_folder) / "js" / name).read_text(encoding="utf-8")
+        text = without_provenance(text)
         for placeholder, value in dict(replacements).items():
             text = text.replace(placeholder, value)
         cache[name] = Script.of(text.encode())

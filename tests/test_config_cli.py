@@ -58,6 +58,8 @@ def test_missing_config_file_is_an_error(instance_folder):
         ("SECRET_KEY = '%s'\nCONSENT_MAX_AGE_DAYS = 0", "CONSENT_MAX_AGE_DAYS", "between"),
         ("SECRET_KEY = '%s'\nCOOKIE_SECUR = true", "COOKIE_SECUR", "not a known setting"),
         ("SECRET_KEY = '%s'\nOLD_SECRET_KEYS = ['x']", "OLD_SECRET_KEYS", "at least 32"),
+        ("SECRET_KEY = '%s'\nBUNDLE_SCRIPTS = ['ga']", "BUNDLE_SCRIPTS", '"matomo" and/or'),
+        ("SECRET_KEY = '%s'\nBUNDLE_SCRIPTS = 'fbq'", "BUNDLE_SCRIPTS", '"matomo" and/or'),
         ("SECRET_KEY = = 1", "(syntax)", "not valid TOML"),
     ],
 )

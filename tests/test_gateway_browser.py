@@ -35,9 +35,11 @@ def upstreams(httpserver):
     return httpserver
 
 
-@pytest.fixture
-def gateway_server(live_server_factory, upstreams):
+@pytest.fixture(params=[["matomo", "fbq"], []], ids=["bundled", "separate"])
+def gateway_server(request, live_server_factory, upstreams):
+    """The tracker and shim inside /consent.js (the default), or as blocked script tags."""
     return live_server_factory(
+        BUNDLE_SCRIPTS=request.param,
         MATOMO_URL=upstreams.url_for("/"),
         MATOMO_TOKEN_AUTH="matomo-token",
         META_PIXEL_ID=PIXEL,
