@@ -90,11 +90,18 @@ def connect(path: str | Path, synchronous: str = "FULL") -> Database:
     db = Database(conn, execute_plugins=False)
     db.file = str(path)
     db.durable = synchronous == "FULL"
+    db.writer_lock = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    db.enable_wal()
+    # Switching a new file to WAL needs an exclusive lock, and SQLite answers
+    # "database is locked" at once, without waiting, when several workers
+    # starting together try it at the same moment. Taking turns avoids that.
+    fcntl.flock(db.writer_lock, fcntl.LOCK_EX)
+    try:
+        db.enable_wal()
+    finally:
+        fcntl.flock(db.writer_lock, fcntl.LOCK_UN)
     db.execute("PRAGMA synchronous = NORMAL")
     db.execute("PRAGMA foreign_keys = ON")
-    db.writer_lock = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     return db
 
 

@@ -1,6 +1,7 @@
 """The database layer: durable transactions, and what every response carries."""
 
 import fcntl
+import multiprocessing
 
 from consentmgr.db import connect, immediate
 
@@ -86,3 +87,32 @@ def test_a_header_set_by_a_view_is_kept(app):
     assert r.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     assert "default-src 'self'" in r.headers["Content-Security-Policy"]
+
+
+def _open_and_write(path, barrier, results):
+    barrier.wait()
+    try:
+        db = connect(path)
+        with immediate(db):
+            db.execute("create table if not exists t (n integer)")
+            db.execute("insert into t values (1)")
+        db.close()
+        results.put("ok")
+    except Exception as e:  # reported to the test, which names it
+        results.put(repr(e))
+
+
+def test_workers_starting_together_on_a_new_database(tmp_path):
+    """Several processes opening a new file at once all get in: none sees "database is locked"."""
+    ctx = multiprocessing.get_context("fork")
+    for n in range(20):
+        path = str(tmp_path / f"new{n}.sqlite")
+        barrier, results = ctx.Barrier(8), ctx.Queue()
+        args = (path, barrier, results)
+        procs = [ctx.Process(target=_open_and_write, args=args) for _ in range(8)]
+        for p in procs:
+            p.start()
+        outcomes = [results.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join()
+        assert outcomes == ["ok"] * 8, outcomes
