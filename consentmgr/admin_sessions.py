@@ -66,5 +66,4 @@ def resume(db: sqlite_utils.Database, token: str | None, idle: float, now: float
 def end(db: sqlite_utils.Database, token: str | None) -> None:
     if token:
         db.execute("delete from admin_sessions where token_hash = ?", [_hash(token)])
-        if not db.conn.in_transaction:
-            flush_if_durable(db)
+        flush_if_durable(db)

@@ -50,8 +50,7 @@ def record(
             ip_prefix(address) or None,
         ],
     )
-    if not db.conn.in_transaction:
-        flush_if_durable(db)
+    flush_if_durable(db)
 
 
 def recent(db: sqlite_utils.Database, limit: int = 50) -> list[dict]:

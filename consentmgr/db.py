@@ -164,8 +164,8 @@ def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
 
 
 def flush_if_durable(db: sqlite_utils.Database) -> None:
-    """After a write outside :func:`immediate` that must survive a power cut."""
-    if getattr(db, "durable", False):
+    """After a write that must survive a power cut; inside a transaction, its commit flushes."""
+    if getattr(db, "durable", False) and not db.conn.in_transaction:
         db.flush()
 
 
