@@ -3,7 +3,24 @@
 import fcntl
 import multiprocessing
 
+import pytest
+
 from consentmgr.db import connect, immediate
+
+
+@pytest.fixture
+def path(tmp_path):
+    return tmp_path / "db.sqlite"
+
+
+@pytest.fixture
+def db(path):
+    """A connection with SQLITE_SYNCHRONOUS = "FULL" and a table ``t``."""
+    db = connect(path, "FULL")
+    with immediate(db):
+        db.execute("create table t (n integer)")
+    yield db
+    db.close()
 
 
 def test_durable_follows_the_setting(tmp_path):
@@ -19,57 +36,34 @@ def test_durable_follows_the_setting(tmp_path):
         normal.close()
 
 
-def test_immediate_commits_and_flushes_the_wal(tmp_path):
-    path = tmp_path / "db.sqlite"
-    db = connect(path, "FULL")
-    try:
-        with immediate(db):
-            db.execute("create table t (n integer)")
-            db.execute("insert into t values (1)")
-        assert db._wal >= 0  # the WAL file was opened to be flushed
-        other = connect(path)
-        assert other.execute("select n from t").fetchall() == [(1,)]
-        other.close()
-    finally:
-        db.close()
+def test_immediate_commits_and_flushes_the_wal(db, path):
+    with immediate(db):
+        db.execute("insert into t values (1)")
+    assert db._wal >= 0  # the WAL file was opened to be flushed
+    other = connect(path)
+    assert other.execute("select n from t").fetchall() == [(1,)]
+    other.close()
 
 
-def test_flush_survives_leaving_wal_mode(tmp_path):
-    path = tmp_path / "db.sqlite"
-    db = connect(path, "FULL")
-    try:
-        with immediate(db):
-            db.execute("create table t (n integer)")
-        db.execute("PRAGMA journal_mode = DELETE")
-        assert not (tmp_path / "db.sqlite-wal").exists()
-        with immediate(db):
-            db.execute("insert into t values (2)")
-        assert db.execute("select n from t").fetchall() == [(2,)]
-    finally:
-        db.close()
+def test_flush_survives_leaving_wal_mode(db, path):
+    db.execute("PRAGMA journal_mode = DELETE")
+    assert not path.with_name("db.sqlite-wal").exists()
+    with immediate(db):
+        db.execute("insert into t values (2)")
+    assert db.execute("select n from t").fetchall() == [(2,)]
 
 
-def test_failed_transaction_rolls_back_and_releases_the_lock(tmp_path):
-    path = tmp_path / "db.sqlite"
-    db = connect(path, "FULL")
-    try:
-        with immediate(db):
-            db.execute("create table t (n integer)")
-        try:
-            with immediate(db):
-                db.execute("insert into t values (1)")
-                raise RuntimeError("boom")
-        except RuntimeError:
-            pass
-        other = connect(path)
-        fcntl.flock(other.writer_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if still held
-        fcntl.flock(other.writer_lock, fcntl.LOCK_UN)
-        with immediate(other):
-            other.execute("insert into t values (3)")
-        other.close()
-        assert db.execute("select n from t").fetchall() == [(3,)]
-    finally:
-        db.close()
+def test_failed_transaction_rolls_back_and_releases_the_lock(db, path):
+    with pytest.raises(RuntimeError), immediate(db):
+        db.execute("insert into t values (1)")
+        raise RuntimeError("boom")
+    other = connect(path)
+    fcntl.flock(other.writer_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if still held
+    fcntl.flock(other.writer_lock, fcntl.LOCK_UN)
+    with immediate(other):
+        other.execute("insert into t values (3)")
+    other.close()
+    assert db.execute("select n from t").fetchall() == [(3,)]
 
 
 def test_visitors_get_no_session_cookie(client):

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 import pytest
 from conftest import make_config
-from helpers import ACCEPT_ALL, MATOMO_TOKEN, SITE, matomo_ok
+from helpers import ACCEPT_ALL, MATOMO_TOKEN, SITE, matomo_ok, post_decision
 from helpers import gateway_app as _gateway_app
 from werkzeug import Response
 from werkzeug.serving import make_server
@@ -304,12 +304,7 @@ def test_proxy_variables_in_the_environment_are_ignored(tmp_path, matomo, attack
         monkeypatch.delenv(name, raising=False)
     app = gateway_app(tmp_path, matomo.url_for("/"))
     client = app.test_client()
-    client.post(
-        "/api/consent",
-        data=json.dumps(ACCEPT_ALL),
-        content_type="text/plain",
-        headers={"Origin": SITE},
-    )
+    post_decision(client, ACCEPT_ALL)
     assert client.get("/matomo.php?idsite=1&rec=1&action_name=proxied").status_code == 204
     assert "delivered 1;" in deliver(app)
     assert attacker.log == []
@@ -324,12 +319,7 @@ def test_upstream_redirects_are_not_followed(tmp_path, httpserver, attacker, dat
     )
     app = gateway_app(tmp_path, httpserver.url_for("/"))
     client = app.test_client()
-    client.post(
-        "/api/consent",
-        data=json.dumps(ACCEPT_ALL),
-        content_type="text/plain",
-        headers={"Origin": SITE},
-    )
+    post_decision(client, ACCEPT_ALL)
     for n in range(3):
         assert client.get(f"/matomo.php?idsite=1&rec=1&action_name=r{n}").status_code == 204
     deliver(app)
