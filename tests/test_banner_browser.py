@@ -186,7 +186,7 @@ def test_customise_with_analytics_only(visit: Visit):
     marketing = dialog.get_by_role("switch", name="Markedsføring")
     expect(analytics).not_to_be_checked()
     expect(marketing).not_to_be_checked()
-    expect(dialog).to_contain_text("Leverandører: Matomo (drevet av Ansettr)")
+    expect(dialog).to_contain_text("Leverandører: Matomo")
     expect(dialog).to_contain_text("Lagringstid: Informasjonskapslene _pk_id lagres i 13 måneder")
     expect(dialog.get_by_role("link", name="Se og slett dine data")).to_have_attribute(
         "href", visit.server.url + "/mine-data"
