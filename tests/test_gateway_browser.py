@@ -127,3 +127,41 @@ def test_analytics_only_sends_matomo_but_not_meta(visit_factory, gateway_server,
     assert received(upstreams, f"/v23.0/{PIXEL}/events") == []
     assert len(received(upstreams, "/matomo.php")) == 1
     assert not [u for u in visit.requests if "/fb/events" in u]
+
+
+def test_bundle_plus_old_script_tags_send_each_hit_once(
+    visit_factory, live_server_factory, upstreams
+):
+    """A site that keeps /matomo.js and /fbq.js tags beside the bundle gets no double hits.
+
+    The later copy finds ``_paq`` and ``fbq`` already taken over by the bundle
+    and takes over from it instead of replaying what the bundle already sent.
+    """
+    server = live_server_factory(
+        MATOMO_URL=upstreams.url_for("/"),
+        META_PIXEL_ID=PIXEL,
+        META_ACCESS_TOKEN=TOKEN,
+        META_GRAPH_URL=upstreams.url_for("/").rstrip("/"),
+    )
+    assert server.app.config["BUNDLE_SCRIPTS"] == ["matomo", "fbq"]
+    visit = visit_factory(server)
+    page = visit.page
+    page.goto("/demo")
+    page.evaluate(
+        """() => Promise.all(["/matomo.js", "/fbq.js"].map((src) => new Promise((loaded) => {
+             const tag = document.createElement("script");
+             tag.src = src;
+             tag.onload = loaded;
+             document.head.append(tag);
+           })))"""
+    )
+    page.get_by_role("dialog").get_by_role("button", name="Godta alle").click()
+    wait_for_outbox(server, 2)  # the demo's queued PageView for Matomo and for Meta
+    page.evaluate("_paq.push(['trackEvent', 'Jobb', 'Søk']); fbq('track', 'Lead', {}, {})")
+    wait_for_outbox(server, 4)
+    page.evaluate("_paq.push(['trackEvent', 'Jobb', 'Siste'])")  # sent after any duplicate
+    wait_for_outbox(server, 5)
+
+    sent = [u for u in visit.requests if "/matomo.php" in u or "/fb/events" in u]
+    assert len(sent) == 5, sent
+    assert len(server.rows("outbox")) == 5
