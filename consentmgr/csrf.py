@@ -6,7 +6,9 @@ machine endpoints are exempt: browsers call them cross-site with no session
 and no token, and they have their own guard (the consent API and the Meta
 endpoint refuse an ``Origin`` outside ``SITE_ORIGINS``; the Matomo endpoint
 changes nothing but a counter unless the visitor's signed cookie grants
-consent). A new machine endpoint's blueprint must be added to ``EXEMPT``.
+consent). ``/mine-data`` is exempt too: its erase form carries a token bound
+to the visitor's consent id (``self_service``), so visitors get no session
+cookie. A new machine endpoint's blueprint must be added to ``EXEMPT``.
 
 A missing or wrong token is answered 400 with a short page, not a stack trace.
 """
@@ -16,11 +18,11 @@ from __future__ import annotations
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from . import consent_api, matomo_gateway, meta_gateway
+from . import consent_api, matomo_gateway, meta_gateway, self_service
 
 csrf = CSRFProtect()
 
-EXEMPT = (consent_api.bp, matomo_gateway.bp, meta_gateway.bp)
+EXEMPT = (consent_api.bp, matomo_gateway.bp, meta_gateway.bp, self_service.bp)
 
 
 def _refused(e: CSRFError):

@@ -14,19 +14,35 @@ is asked for. What is held:
 ``consent_log.erase`` (the rows stay, anonymous, so the chain still verifies
 and the daily aggregates are untouched), deletes the id's items not yet
 delivered, and clears the consent cookie, so the browser is a stranger again
-and the banner asks anew. The form is protected by the origin rule and a
-CSRF token (``csrf``), so another site cannot erase a visitor's record.
+and the banner asks anew.
+
+Another site cannot erase a visitor's record: the form must come from an
+allowed origin and carry a token signed for this visitor's consent id, which
+only a page of ours showing that visitor's data can hand out. Binding the
+token to the consent id rather than to a session means a visitor who opens
+this page gets no cookie beyond the consent cookie they already have.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlite_utils
-from flask import Blueprint, Flask, Response, current_app, make_response, render_template
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    make_response,
+    render_template,
+    request,
+)
+from itsdangerous import BadData, URLSafeTimedSerializer
 
 from . import consent_cookie, consent_log, outbox, receipts, sealed
 from .consent_gate import current_policy
@@ -42,6 +58,32 @@ STATUS_LABELS = {
     "delivered": "sendt",
 }
 DOWNLOAD_NAME = "mine-data.json"
+ERASE_SALT = "consentmgr.mine-data.erase"
+ERASE_TOKEN_MAX_AGE = 3600
+STALE_FORM = (
+    "Skjemaet for sletting er utløpt eller kom ikke fra denne siden."
+    " Åpne /mine-data på nytt og trykk «Slett dataene mine» der."
+)
+
+
+def _erase_tokens(app: Flask) -> URLSafeTimedSerializer:
+    keys = [*app.config["OLD_SECRET_KEYS"], app.config["SECRET_KEY"]]
+    return URLSafeTimedSerializer(keys, salt=ERASE_SALT)
+
+
+def erase_token(consent_id: str) -> str:
+    """The erase form's token: this consent id, signed and timestamped."""
+    return _erase_tokens(current_app).dumps(consent_id)
+
+
+def check_erase_token(token: str, consent_id: str) -> None:
+    """Refuse (400) a token that is missing, forged, over an hour old or for another visitor."""
+    try:
+        bound = _erase_tokens(current_app).loads(token, max_age=ERASE_TOKEN_MAX_AGE)
+    except BadData:
+        abort(400, STALE_FORM)
+    if not hmac.compare_digest(str(bound).encode(), consent_id.encode()):
+        abort(400, STALE_FORM)
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -149,6 +191,7 @@ def show() -> Response:
         statuses=STATUS_LABELS,
         categories=category_names(),
         flatten=flatten,
+        erase_token=erase_token(consent_id) if consent_id else None,
     )
     return _private(make_response(html))
 
@@ -174,6 +217,7 @@ def erase() -> Response:
     consent_id = receipts.visitor_id()
     erased = deleted = 0
     if consent_id:
+        check_erase_token(request.form.get("token", ""), consent_id)
         db = get_db()
         erased = consent_log.erase(db, consent_id, datetime.now(UTC))
         deleted = outbox.forget_visitor(db, consent_id)

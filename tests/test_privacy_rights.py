@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import make_config
 from helpers import ACCEPT_ALL, REJECT_ALL, SITE, post_decision
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from consentmgr import (
     checkpoints,
@@ -19,6 +21,7 @@ from consentmgr import (
     privacy_page,
     receipts,
     retention,
+    self_service,
 )
 from consentmgr.config import ConfigError
 from consentmgr.db import connect
@@ -298,9 +301,9 @@ def track(client, page_url):
     )
 
 
-def csrf_token(client) -> str:
+def erase_token(client) -> str:
     html = client.get("/mine-data").get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', html)[1]
+    return re.search(r'name="token" value="([^"]+)"', html)[1]
 
 
 def test_mine_data_shows_decisions_and_pending_items_and_downloads_them(gateway_app):
@@ -349,17 +352,22 @@ def test_erase_blanks_the_id_keeps_aggregates_and_chain_and_clears_cookie(gatewa
     consent_id = visitor.get("/api/consent").get_json()["id"]
     database = connect(app.config["DATABASE"])
     before = aggregates(database)
-    token = csrf_token(visitor)
+    token = erase_token(visitor)
 
-    # Without a CSRF token, or from another site, nothing is erased.
+    # Without the token, with the other visitor's, or from another site, nothing is erased.
     assert visitor.post("/mine-data/slett", headers={"Origin": SITE}).status_code == 400
     r = visitor.post(
-        "/mine-data/slett", data={"csrf_token": token}, headers={"Origin": "https://evil.example"}
+        "/mine-data/slett", data={"token": erase_token(other)}, headers={"Origin": SITE}
+    )
+    assert r.status_code == 400
+    assert "Åpne /mine-data på nytt" in r.get_data(as_text=True)
+    r = visitor.post(
+        "/mine-data/slett", data={"token": token}, headers={"Origin": "https://evil.example"}
     )
     assert r.status_code == 403
     assert len(consent_log.history(database, consent_id)) == 2
 
-    r = visitor.post("/mine-data/slett", data={"csrf_token": token}, headers={"Origin": SITE})
+    r = visitor.post("/mine-data/slett", data={"token": token}, headers={"Origin": SITE})
     assert r.status_code == 200
     assert "Dataene dine er slettet" in Page(r.get_data(as_text=True)).text
     assert any(
@@ -385,6 +393,44 @@ def test_erase_blanks_the_id_keeps_aggregates_and_chain_and_clears_cookie(gatewa
     assert "3 decisions verified" in result.output
     assert visitor.get(f"/receipt/{consent_id}").status_code == 404
     database.close()
+
+    # A second tab's form, sent after the cookie is gone, finds nothing to erase.
+    r = visitor.post("/mine-data/slett", data={"token": token}, headers={"Origin": SITE})
+    assert r.status_code == 200 and "Ingen data å slette" in r.get_data(as_text=True)
+
+
+def test_erase_token_is_signed_and_expires(gateway_app):
+    visitor = gateway_app.test_client()
+    post_decision(visitor, ACCEPT_ALL)
+    consent_id = visitor.get("/api/consent").get_json()["id"]
+    secret, salt = gateway_app.config["SECRET_KEY"], self_service.ERASE_SALT
+
+    class AnHourAgo(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - self_service.ERASE_TOKEN_MAX_AGE - 5
+
+    good = erase_token(visitor)
+    refused = {
+        "forged": URLSafeTimedSerializer("not the secret", salt=salt).dumps(consent_id),
+        "tampered": good[:-2] + ("AA" if not good.endswith("AA") else "BB"),
+        "expired": URLSafeTimedSerializer(secret, salt=salt, signer=AnHourAgo).dumps(consent_id),
+    }
+    for kind, token in refused.items():
+        r = visitor.post("/mine-data/slett", data={"token": token}, headers={"Origin": SITE})
+        assert r.status_code == 400, kind
+    database = connect(gateway_app.config["DATABASE"])
+    assert len(consent_log.history(database, consent_id)) == 1
+    database.close()
+    r = visitor.post("/mine-data/slett", data={"token": good}, headers={"Origin": SITE})
+    assert r.status_code == 200
+
+
+def test_mine_data_sets_no_cookie(gateway_app):
+    visitor = gateway_app.test_client()
+    post_decision(visitor, ACCEPT_ALL)
+    r = visitor.get("/mine-data")
+    assert 'name="token"' in r.get_data(as_text=True)
+    assert "Set-Cookie" not in r.headers
 
 
 # -- retention ----------------------------------------------------------------------------
