@@ -182,6 +182,26 @@ def forget_visitor(db: sqlite_utils.Database, consent_id: str, target: str | Non
         return db.execute(sql, params).rowcount
 
 
+def erase_visitor(db: sqlite_utils.Database, consent_id: str) -> tuple[int, int]:
+    """Erasure: delete the id's undelivered rows and empty its delivered ones.
+
+    A delivered row's sealed payload still holds the visitor's IP address and
+    user agent, so it is emptied and unlinked from the id at once rather than
+    kept until ``OUTBOX_KEEP_DAYS``. The row itself stays until then, without
+    anything personal, so the forwarding check counts it (as *unknown*, like
+    every item of an erased id) instead of losing it. Returns (deleted, emptied).
+    """
+    with immediate(db):
+        deleted = db.execute(
+            "delete from outbox where consent_id = ? and status != 'delivered'", [consent_id]
+        ).rowcount
+        emptied = db.execute(
+            "update outbox set payload = '', consent_id = null where consent_id = ?",
+            [consent_id],
+        ).rowcount
+    return deleted, emptied
+
+
 def prune(db: sqlite_utils.Database, before: float, *, dry_run: bool = False) -> int:
     """Delete delivered and dead rows finished before ``before``; with dry_run, only count."""
     where = "status in ('delivered', 'dead') and finished < ?"

@@ -13,8 +13,9 @@ is asked for. What is held:
 *Erase* blanks the personal fields of the id's decisions through
 ``consent_log.erase`` (the rows stay, anonymous, so the chain still verifies
 and the daily aggregates are untouched), deletes the id's items not yet
-delivered, and clears the consent cookie, so the browser is a stranger again
-and the banner asks anew.
+delivered, empties the copies of those already delivered (``outbox.erase_visitor``)
+and clears the consent cookie, so the browser is a stranger again and the
+banner asks anew.
 
 Another site cannot erase a visitor's record: the form must come from an
 allowed origin and carry a token signed for this visitor's consent id, which
@@ -215,19 +216,19 @@ def download() -> Response:
 def erase() -> Response:
     require_allowed_origin()
     consent_id = receipts.visitor_id()
-    erased = deleted = 0
+    erased = deleted = emptied = 0
     if consent_id:
         check_erase_token(request.form.get("token", ""), consent_id)
         db = get_db()
         erased = consent_log.erase(db, consent_id, datetime.now(UTC))
-        deleted = outbox.forget_visitor(db, consent_id)
+        deleted, emptied = outbox.erase_visitor(db, consent_id)
     response = make_response(
         render_template(
             "mine_data_erased.html",
             had_id=consent_id is not None,
             erased=erased,
             deleted=deleted,
-            keep_days=current_app.config["OUTBOX_KEEP_DAYS"],
+            emptied=emptied,
         )
     )
     consent_cookie.clear_cookie(current_app, response)

@@ -351,6 +351,9 @@ def test_erase_blanks_the_id_keeps_aggregates_and_chain_and_clears_cookie(gatewa
     track(other, "https://ansettr.no/b")
     consent_id = visitor.get("/api/consent").get_json()["id"]
     database = connect(app.config["DATABASE"])
+    sent = outbox.claim(database, "matomo", 1, "test", time.time())  # the visitor's hit, sent
+    assert outbox.delivered(database, sent, "test", time.time(), "2026-01-01") == 1
+    track(visitor, "https://ansettr.no/c")
     before = aggregates(database)
     token = erase_token(visitor)
 
@@ -385,8 +388,13 @@ def test_erase_blanks_the_id_keeps_aggregates_and_chain_and_clears_cookie(gatewa
     assert consent_log.history(database, consent_id) == []
     assert sum(1 for r in rows if r["consent_id"]) == 1  # the other visitor is untouched
     assert aggregates(database) == before
-    remaining = db_rows(database, "outbox")
-    assert [r["consent_id"] for r in remaining] == [other.get("/api/consent").get_json()["id"]]
+    remaining = {r["id"]: r for r in db_rows(database, "outbox")}
+    assert len(remaining) == 2, "the visitor's unsent hit is deleted"
+    emptied = remaining[sent[0].id]
+    assert (emptied["status"], emptied["consent_id"], emptied["payload"]) == ("delivered", None, "")
+    others = [r["consent_id"] for r in remaining.values() if r["consent_id"]]
+    assert others == [other.get("/api/consent").get_json()["id"]]
+    assert "Innholdet i 1 treff som allerede var sendt" in Page(r.get_data(as_text=True)).text
 
     result = runner.invoke(args=["verify-log"])
     assert result.exit_code == 0, result.output

@@ -102,7 +102,7 @@ def erase(consent_id: str) -> Response:
     if not rows:
         abort(404)
     consent_log.erase(db, consent_id, datetime.now(UTC))
-    outbox.forget_visitor(db, consent_id)
+    outbox.erase_visitor(db, consent_id)
     audit.record(db, "erase", g.admin, request.remote_addr, "erased " + _seqs(rows))
     flash(
         f"Erased {_seqs(rows)}: the consent id, page, browser and network are blank;"
