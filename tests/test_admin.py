@@ -347,6 +347,28 @@ def test_outbox_page_shows_dead_items_and_retries_one(signed_in, database):
     assert database.execute("select count(*) from outbox where status = 'dead'").fetchone()[0] == 0
 
 
+def test_gateway_chart_stacks_every_outcome_of_every_target(signed_in, database):
+    from consentmgr import gateway_stats
+
+    today = gateway_stats.today()
+    for target, outcome, n in (
+        ("matomo", "forwarded", 5),
+        ("meta", "forwarded", 2),
+        ("matomo", "dropped_no_consent", 3),
+        ("meta", "dead", 1),
+    ):
+        gateway_stats.count(database, today, target, outcome, n)
+    for url in ("/admin/outbox", "/admin/"):
+        html = signed_in.get(url).text
+        chart = html[
+            html.index('id="chart-gateway"') : html.index(
+                "</svg>", html.index('id="chart-gateway"')
+            )
+        ]
+        assert "11 hits in all: Forwarded 7, Dropped, no consent 3, Dead 1." in chart, url
+        assert chart.count('class="segment"') == 3, "one bar, one segment per outcome seen"
+
+
 def test_forwarded_without_consent_is_computed_from_the_log(app, signed_in, database):
     now = time.time()
     hour_ago = datetime.fromtimestamp(now - 3600, UTC)

@@ -1,6 +1,6 @@
 """The admin console in real Chromium (issue 7, acceptance 3).
 
-An admin signs in, sees both charts, filters by language, looks up a consent
+An admin signs in, sees the charts, filters by language, looks up a consent
 id, erases it through the confirmation step and downloads a CSV export; axe
 finds no accessibility violations on the dashboard or the record page. Uses
 the shared browser and live server fixtures of ``tests/browser.py``.
@@ -87,7 +87,7 @@ def console(live_server_factory, visit_factory):
     return server, visit, per_lang
 
 
-def test_dashboard_shows_both_charts_filters_and_passes_axe(console):
+def test_dashboard_and_gateway_charts_filters_and_axe(console):
     server, visit, per_lang = console
     page = visit.page
     decisions = page.get_by_role("img", name="Decisions per day by method")
@@ -108,6 +108,11 @@ def test_dashboard_shows_both_charts_filters_and_passes_axe(console):
     expect(page).to_have_url(re.compile(r"lang=en"))
     expect(page.locator("[data-figure=decisions]")).to_have_text(str(per_lang["en"]))
     expect(page.get_by_role("table", name="By language").locator("tbody tr")).to_have_count(1)
+
+    page.get_by_role("link", name="Gateway").first.click()
+    expect(page.get_by_role("img", name="Gateway hits per day by outcome")).to_be_visible()
+    count, report = axe_violations(page)
+    assert count == 0, report
     assert visit.console_errors == []
 
 

@@ -19,7 +19,7 @@ from ..gateway_stats import TARGET_CATEGORY
 from ..policy import LANGS
 from . import period
 from .blueprint import bp
-from .dashboard_charts import METHOD_LABELS, decisions_chart, optin_chart
+from .dashboard_charts import METHOD_LABELS, decisions_chart, gateway_chart, optin_chart
 
 DEAD_ON_DASHBOARD = 5
 
@@ -41,6 +41,7 @@ def dashboard() -> Response:
     choice = period.parse(request.args, today, [v.version for v in versions])
     f = choice.filters
     summary = stats.summary(db, f, current_policy().optional)
+    gateway = stats.gateway_by_day(db, f.start, f.end)
     html = render_template(
         "admin/dashboard.html",
         choice=choice,
@@ -51,7 +52,8 @@ def dashboard() -> Response:
         decisions_chart=decisions_chart(summary),
         optin_chart=optin_chart(summary),
         pages=stats.top_pages(db, f.start, f.end),
-        gateway=stats.gateway_by_day(db, f.start, f.end),
+        gateway=gateway,
+        gateway_chart=gateway_chart(gateway, f.days()),
         health=gateway_health(db, now),
         dead=outbox.dead_items(db, DEAD_ON_DASHBOARD),
     )

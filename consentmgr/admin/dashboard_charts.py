@@ -1,6 +1,8 @@
-"""The dashboard's two charts, built from a ``stats.Summary``."""
+"""The console's charts: decisions and opt-in from a ``stats.Summary``, and gateway hits."""
 
 from __future__ import annotations
+
+from collections import Counter
 
 from markupsafe import Markup
 
@@ -23,6 +25,18 @@ METHOD_COLOURS = {
     "withdraw": "#57606a",
 }
 CATEGORY_COLOURS = ("#0969da", "#bc4c00", "#1a7f37", "#6f42c1", "#57606a")
+OUTCOME_LABELS = {
+    "forwarded": "Forwarded",
+    "dropped_no_consent": "Dropped, no consent",
+    "rejected_invalid": "Rejected as invalid",
+    "dead": "Dead",
+}
+OUTCOME_COLOURS = {
+    "forwarded": "#1a7f37",
+    "dropped_no_consent": "#57606a",
+    "rejected_invalid": "#9a6700",
+    "dead": "#b4232c",
+}
 
 
 def method_series(summary: Summary) -> list[Series]:
@@ -89,4 +103,28 @@ def optin_chart(summary: Summary) -> dict[str, Markup]:
             "chart-optin", "Opt-in rate per category per day", desc, list(summary.by_day), series
         ),
         "legend": legend(series, lines=True),
+    }
+
+
+def gateway_chart(gateway: dict[str, dict[str, Counter]], days: list[str]) -> dict[str, Markup]:
+    """Hits per day stacked by outcome, every target together (``stats.gateway_by_day``)."""
+    per_day = {d: Counter() for d in days}
+    for by_day in gateway.values():
+        for day, outcomes in by_day.items():
+            if day in per_day:
+                per_day[day].update(outcomes)
+    total = sum(per_day.values(), Counter())
+    shares = ", ".join(f"{label} {total[o]}" for o, label in OUTCOME_LABELS.items() if total[o])
+    desc = (
+        f"Bar chart, one bar per day from {days[0]} to {days[-1]}, stacked by outcome,"
+        f" all targets together. {total.total()} hits in all{': ' + shares if shares else ''}."
+        " The table below lists forwarded and dropped hits per target."
+    )
+    series = [
+        Series(label, [per_day[d][o] for d in days], OUTCOME_COLOURS[o])
+        for o, label in OUTCOME_LABELS.items()
+    ]
+    return {
+        "svg": stacked_bars("chart-gateway", "Gateway hits per day by outcome", desc, days, series),
+        "legend": legend(series),
     }

@@ -11,6 +11,7 @@ from .. import audit, outbox, stats
 from ..db import get_db
 from .blueprint import bp
 from .dashboard import gateway_health
+from .dashboard_charts import gateway_chart
 
 DAYS = 30
 DEAD_LISTED = 200
@@ -21,13 +22,15 @@ def outbox_page() -> Response:
     db, now = get_db(), time.time()
     today = datetime.fromtimestamp(now, UTC).date()
     start = today - timedelta(days=DAYS - 1)
+    gateway, days = stats.gateway_by_day(db, start, today), stats.Filters(start, today).days()
     html = render_template(
         "admin/outbox.html",
         health=gateway_health(db, now),
-        gateway=stats.gateway_by_day(db, start, today),
+        gateway=gateway,
+        gateway_chart=gateway_chart(gateway, days),
         start=start,
         end=today,
-        days=stats.Filters(start, today).days(),
+        days=days,
         dead=outbox.dead_items(db, DEAD_LISTED),
     )
     return Response(html, mimetype="text/html")
