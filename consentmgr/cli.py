@@ -19,6 +19,7 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from . import (
     admin_cli,
+    backup,
     checkpoints,
     config,
     db,
@@ -96,6 +97,22 @@ def verify_log_command(heads) -> None:
         err=True,
     )
     sys.exit(1)
+
+
+@click.command("backup")
+@click.argument("dest", type=click.Path(dir_okay=False))
+@with_appcontext
+def backup_command(dest: str) -> None:
+    """Write a consistent, checked copy of the database to the new file DEST, while serving."""
+    try:
+        done = backup.write(current_app._get_current_object(), db.get_db(), dest)  # noqa: SLF001
+    except backup.BackupError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(
+        f"wrote {done.path} ({done.size / 1e6:.1f} MB): {done.decisions} decisions, chain and"
+        f" {done.checkpoints} signed checkpoints verified; {done.outbox_items} outbox items"
+    )
+    click.echo("keep SECRET_KEY and OLD_SECRET_KEYS too: the checks and sealed items need them")
 
 
 @click.command("serve")
@@ -194,6 +211,7 @@ def init_app(app: Flask) -> None:
         init_command,
         migrate_command,
         verify_log_command,
+        backup_command,
         serve_command,
         deliver_command,
         outbox_command,

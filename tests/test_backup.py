@@ -1,0 +1,83 @@
+"""``consentmgr backup``: a consistent, verified copy taken while decisions keep arriving."""
+
+import stat
+import threading
+
+from conftest import make_config
+from helpers import ACCEPT_ALL, post_decision
+
+from consentmgr import create_app
+from consentmgr.db import connect
+
+
+def test_backup_while_decisions_arrive_verifies_and_restores(app, runner, tmp_path):
+    client = app.test_client()
+    for _ in range(30):
+        post_decision(client, ACCEPT_ALL)
+    assert runner.invoke(args=["checkpoint"]).exit_code == 0
+
+    stop = threading.Event()
+    written = []
+
+    def keep_deciding():
+        visitor = app.test_client()
+        while not stop.is_set():
+            written.append(post_decision(visitor, ACCEPT_ALL).status_code)
+
+    writer = threading.Thread(target=keep_deciding)
+    writer.start()
+    try:
+        while len(written) < 5:  # the backup starts while decisions are being written
+            stop.wait(0.01)
+        result = runner.invoke(args=["backup", str(tmp_path / "copy.sqlite")])
+    finally:
+        stop.set()
+        writer.join()
+    assert result.exit_code == 0, result.output
+    assert "chain and 1 signed checkpoints verified" in result.output
+    assert set(written) == {201}
+
+    copy = tmp_path / "copy.sqlite"
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    assert not list(tmp_path.glob("copy.sqlite?*")), "no side files next to the copy"
+    db = connect(copy)
+    copied = db["decisions"].count
+    db.close()
+    assert 30 < copied <= 30 + len(written)
+    assert f": {copied} decisions" in result.output
+
+    # Restored as the database of a new instance, the log still verifies with the same key.
+    restored = tmp_path / "restored"
+    restored.mkdir()
+    (restored / "consent.sqlite").write_bytes(copy.read_bytes())
+    other = create_app(make_config(restored))
+    check = other.test_cli_runner().invoke(args=["verify-log"])
+    assert check.exit_code == 0, check.output
+    assert f"ok: {copied} decisions verified" in check.output
+
+
+def test_backup_never_overwrites(runner, tmp_path):
+    existing = tmp_path / "keep.sqlite"
+    existing.write_text("yesterday's backup")
+    result = runner.invoke(args=["backup", str(existing)])
+    assert result.exit_code == 1
+    assert "already exists; backups never overwrite" in result.output
+    assert existing.read_text() == "yesterday's backup"
+
+
+def test_backup_into_a_missing_folder_says_so(runner, tmp_path):
+    result = runner.invoke(args=["backup", str(tmp_path / "no" / "such" / "copy.sqlite")])
+    assert result.exit_code == 1
+    assert "cannot create" in result.output and "No such file or directory" in result.output
+
+
+def test_a_copy_whose_log_was_edited_is_refused_and_removed(app, database, runner, tmp_path):
+    client = app.test_client()
+    for _ in range(3):
+        post_decision(client, ACCEPT_ALL)
+    # An edit made behind the service's back: the chain no longer matches.
+    database.execute("update decisions set method = 'reject_all' where seq = 2")
+    result = runner.invoke(args=["backup", str(tmp_path / "copy.sqlite")])
+    assert result.exit_code == 1
+    assert "does not verify" in result.output
+    assert not (tmp_path / "copy.sqlite").exists()
