@@ -116,13 +116,16 @@ def failed(
     error = error[:2000]
     with immediate(db):
         if permanent:
+            before = db.conn.total_changes
             db.conn.executemany(
                 "update outbox set status = 'dead', finished = ?, lease_until = null,"
                 " attempts = attempts + 1, last_error = ?"
                 " where id = ? and lease_owner = ? and status = 'pending'",
                 [(now, error, i.id, owner) for i in items],
             )
-            gateway_stats.count(db, day, items[0].target, "dead", len(items))
+            # Rows deleted meanwhile (the visitor was erased) or re-leased are not counted.
+            dead = db.conn.total_changes - before
+            gateway_stats.count(db, day, items[0].target, "dead", dead)
         else:
             db.conn.executemany(
                 "update outbox set next_attempt = ?, lease_until = null,"

@@ -220,8 +220,9 @@ def erase() -> Response:
     if consent_id:
         check_erase_token(request.form.get("token", ""), consent_id)
         db = get_db()
-        erased = consent_log.erase(db, consent_id, datetime.now(UTC))
+        # The outbox first: if the log step then fails, a retry still finds the id.
         deleted, emptied = outbox.erase_visitor(db, consent_id)
+        erased = consent_log.erase(db, consent_id, datetime.now(UTC))
     response = make_response(
         render_template(
             "mine_data_erased.html",

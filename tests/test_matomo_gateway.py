@@ -402,6 +402,21 @@ def test_forget_visitor_deletes_only_pending(gw, gw_client, database):
     assert count(database, "outbox") == 0
 
 
+def test_items_erased_while_being_sent_are_not_counted_dead(gw, gw_client, database):
+    from consentmgr import gateway_stats, outbox
+
+    post_decision(gw_client, ACCEPT_ALL)
+    hit(gw_client)
+    hit(gw_client)
+    cid = gw_client.get("/api/consent").get_json()["id"]
+    now = time.time()
+    sending = outbox.claim(database, "matomo", 10, "w", now)
+    assert outbox.erase_visitor(database, cid) == (2, 0)
+    outbox.failed(database, sending, "w", "HTTP 401", now, "2026-01-01", permanent=True)
+    assert gateway_stats.totals(database, "matomo")["dead"] == 0
+    assert count(database, "outbox") == 0
+
+
 def test_background_deliverer_delivers_without_cli(tmp_path, matomo, database):
     app = gateway_app(
         tmp_path, matomo.url_for("/"), DELIVER_IN_BACKGROUND=True, DELIVER_INTERVAL_SECONDS=0.05

@@ -101,8 +101,9 @@ def erase(consent_id: str) -> Response:
     rows = consent_log.history(db, consent_id)
     if not rows:
         abort(404)
-    consent_log.erase(db, consent_id, datetime.now(UTC))
+    # The outbox first: if the log step then fails, a retry still finds the id.
     outbox.erase_visitor(db, consent_id)
+    consent_log.erase(db, consent_id, datetime.now(UTC))
     audit.record(db, "erase", g.admin, request.remote_addr, "erased " + _seqs(rows))
     flash(
         f"Erased {_seqs(rows)}: the consent id, page, browser and network are blank;"
