@@ -10,16 +10,21 @@ service is, and compacted.
 The copy is then opened on its own and checked: SQLite's ``quick_check``, and
 the consent log's hash chain and signed checkpoints (``checkpoints.verify``),
 so a backup that would not prove anything is reported as a failure at once,
-not found out on the day it is needed.
+not found out on the day it is needed. A copy whose log does not verify is
+still kept, as ``DEST.unverified``: if the live log was tampered with, that
+copy is evidence, and nightly runs must not stop keeping any.
 
 The file is created ``0600`` and never overwrites anything: it holds consent
-ids, network prefixes and sealed gateway payloads. Keep ``SECRET_KEY`` (and
-``OLD_SECRET_KEYS``) with it, elsewhere: checkpoints, receipts and the sealed
-payloads can only be checked or opened with those keys.
+ids, network prefixes and sealed gateway payloads. It is written under a
+temporary name, flushed to disk and only then given its name. Keep
+``SECRET_KEY`` (and ``OLD_SECRET_KEYS``) with it, elsewhere: checkpoints,
+receipts and the sealed payloads can only be checked or opened with those
+keys.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -45,24 +50,60 @@ class Backup:
 
 
 def write(app: Flask, db: sqlite_utils.Database, dest: str | Path) -> Backup:
-    """Write a consistent copy of ``db`` to the new file ``dest`` and check it."""
+    """Write a consistent copy of ``db`` to the new file ``dest``, check it, and flush it.
+
+    The copy is made under a temporary name beside ``dest`` and linked to
+    ``dest`` only once it is checked and on disk, so ``dest`` is never a torn
+    or unchecked file, even if the process is killed half way. A copy that
+    SQLite finds damaged is removed. A sound copy whose consent log does not
+    verify is kept as ``DEST.unverified`` (evidence of the state it shows)
+    and reported as a failure.
+    """
     dest = Path(dest)
+    if dest.exists():
+        raise BackupError(f"{dest} already exists; backups never overwrite, choose a new name")
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     try:
-        # O_EXCL: never overwrite, and the copy is private from its first byte.
-        # VACUUM INTO accepts an existing file only if it is empty, as this one is.
-        os.close(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+        # O_EXCL: the copy is private from its first byte. VACUUM INTO accepts
+        # an existing file only if it is empty, as this one is.
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    except OSError as e:
+        raise BackupError(f"cannot create a file in {dest.parent}: {e.strerror}") from None
+    try:
+        db.execute("VACUUM INTO ?", [str(tmp)])
+        _flush(tmp)  # VACUUM INTO does not fsync the file it writes
+        try:
+            done = check(app, tmp)
+        except Unverified as e:
+            _publish(tmp, dest.with_name(dest.name + ".unverified"))
+            raise BackupError(f"{e}; the copy is kept as {dest}.unverified") from None
+        _publish(tmp, dest)
+        return dataclasses.replace(done, path=dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _flush(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _publish(tmp: Path, dest: Path) -> None:
+    """Give the finished copy its name: a hard link, which fails if the name is taken."""
+    try:
+        os.link(tmp, dest)
     except FileExistsError:
         raise BackupError(
             f"{dest} already exists; backups never overwrite, choose a new name"
         ) from None
-    except OSError as e:
-        raise BackupError(f"cannot create {dest}: {e.strerror}") from None
-    try:
-        db.execute("VACUUM INTO ?", [str(dest)])
-        return check(app, dest)
-    except BaseException:
-        dest.unlink(missing_ok=True)
-        raise
+    _flush(dest.parent)  # the new name itself must survive a power cut
+
+
+class Unverified(BackupError):
+    """The copy is a sound SQLite file, but the consent log in it does not verify."""
 
 
 def check(app: Flask, path: Path) -> Backup:
@@ -73,10 +114,10 @@ def check(app: Flask, path: Path) -> Backup:
     try:
         problems = [r[0] for r in copy.execute("PRAGMA quick_check").fetchall()]
         if problems != ["ok"]:
-            raise BackupError(f"{path} is damaged: {'; '.join(problems[:5])}")
+            raise BackupError(f"the copy is damaged: {'; '.join(problems[:5])}")
         verdict = checkpoints.verify(app, copy)
         if not verdict.ok:
-            raise BackupError(f"the consent log in {path} does not verify: {verdict.reason}")
+            raise Unverified(f"the consent log in the copy does not verify: {verdict.reason}")
         return Backup(
             path=path,
             size=path.stat().st_size,
@@ -85,6 +126,6 @@ def check(app: Flask, path: Path) -> Backup:
             checkpoints=copy["checkpoints"].count,
         )
     except sqlite3.DatabaseError as e:
-        raise BackupError(f"{path} cannot be read as a consentmgr database: {e}") from None
+        raise BackupError(f"the copy cannot be read as a consentmgr database: {e}") from None
     finally:
         conn.close()

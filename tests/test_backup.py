@@ -3,6 +3,7 @@
 import stat
 import threading
 
+import pytest
 from conftest import make_config
 from helpers import ACCEPT_ALL, post_decision
 
@@ -27,8 +28,11 @@ def test_backup_while_decisions_arrive_verifies_and_restores(app, runner, tmp_pa
     writer = threading.Thread(target=keep_deciding)
     writer.start()
     try:
-        while len(written) < 5:  # the backup starts while decisions are being written
+        for _ in range(2000):  # the backup starts while decisions are being written
+            if len(written) >= 5 or not writer.is_alive():
+                break
             stop.wait(0.01)
+        assert len(written) >= 5, "the writer thread did not get going"
         result = runner.invoke(args=["backup", str(tmp_path / "copy.sqlite")])
     finally:
         stop.set()
@@ -71,7 +75,7 @@ def test_backup_into_a_missing_folder_says_so(runner, tmp_path):
     assert "cannot create" in result.output and "No such file or directory" in result.output
 
 
-def test_a_copy_whose_log_was_edited_is_refused_and_removed(app, database, runner, tmp_path):
+def test_a_copy_whose_log_does_not_verify_is_kept_apart_and_fails(app, database, runner, tmp_path):
     client = app.test_client()
     for _ in range(3):
         post_decision(client, ACCEPT_ALL)
@@ -79,5 +83,26 @@ def test_a_copy_whose_log_was_edited_is_refused_and_removed(app, database, runne
     database.execute("update decisions set method = 'reject_all' where seq = 2")
     result = runner.invoke(args=["backup", str(tmp_path / "copy.sqlite")])
     assert result.exit_code == 1
-    assert "does not verify" in result.output
-    assert not (tmp_path / "copy.sqlite").exists()
+    assert "does not verify" in result.output and "kept as" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir() if "copy" in p.name) == [
+        "copy.sqlite.unverified"
+    ], "never under the name of a good backup, and no temporary file left behind"
+    kept = connect(tmp_path / "copy.sqlite.unverified")
+    assert kept.execute("select method from decisions where seq = 2").fetchone() == ("reject_all",)
+    kept.close()
+
+
+def test_check_finds_a_damaged_copy(app, runner, tmp_path):
+    from consentmgr import backup
+
+    client = app.test_client()
+    for _ in range(200):
+        post_decision(client, ACCEPT_ALL)
+    copy = tmp_path / "copy.sqlite"
+    assert runner.invoke(args=["backup", str(copy)]).exit_code == 0
+    data = bytearray(copy.read_bytes())
+    page = 4096
+    data[3 * page : 4 * page] = bytes(range(256)) * 16  # one page overwritten with noise
+    copy.write_bytes(bytes(data))
+    with pytest.raises(backup.BackupError, match="damaged|cannot be read"):
+        backup.check(app, copy)
