@@ -34,6 +34,7 @@ from flask import Flask
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from . import consent_log
+from .config import signing_keys
 from .consent_log import Verdict
 from .db import immediate
 
@@ -60,7 +61,7 @@ def serializer(app: Flask) -> URLSafeSerializer:
     """Signs with SECRET_KEY (the last key), verifies with it and every old key."""
     ser = app.extensions.get("consentmgr.checkpoint_serializer")
     if ser is None:
-        keys = [*app.config["OLD_SECRET_KEYS"], app.config["SECRET_KEY"]]
+        keys = signing_keys(app.config)
         ser = URLSafeSerializer(keys, salt=SALT, serializer_kwargs={"sort_keys": True})
         app.extensions["consentmgr.checkpoint_serializer"] = ser
     return ser

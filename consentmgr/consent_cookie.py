@@ -21,6 +21,8 @@ from flask import Flask, Response
 from itsdangerous import BadData, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 
+from .config import signing_keys
+
 SALT = "consentmgr.consent-cookie.v1"
 
 
@@ -53,7 +55,7 @@ def serializer(app: Flask) -> URLSafeTimedSerializer:
     """The app's cookie serializer, built once: keys are fixed for the app's lifetime."""
     ser = app.extensions.get("consentmgr.cookie_serializer")
     if ser is None:
-        keys = [*app.config["OLD_SECRET_KEYS"], app.config["SECRET_KEY"]]
+        keys = signing_keys(app.config)
         ser = _UncompressedSerializer(
             keys, salt=SALT, serializer_kwargs={"separators": (",", ":"), "sort_keys": True}
         )

@@ -45,6 +45,7 @@ from flask import (
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from . import checkpoints, consent_cookie, consent_log
+from .config import signing_keys
 from .db import get_db
 from .policy import canonical, shown
 
@@ -64,7 +65,7 @@ LANG_LABELS = {"nb": "bokmål", "nn": "nynorsk", "en": "engelsk"}
 
 
 def _serializer(app: Flask) -> URLSafeSerializer:
-    keys = [*app.config["OLD_SECRET_KEYS"], app.config["SECRET_KEY"]]
+    keys = signing_keys(app.config)
     return URLSafeSerializer(keys, salt=SALT, serializer_kwargs={"sort_keys": True})
 
 

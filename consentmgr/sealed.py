@@ -21,6 +21,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Flask
 
+from .config import signing_keys
+
 INFO = b"consentmgr.outbox.v1"
 PREFIX = "g1."
 
@@ -33,7 +35,7 @@ def _keys(app: Flask) -> list[AESGCM]:
     """The current key first, then the old ones, built once per app."""
     keys = app.extensions.get("consentmgr.sealed")
     if keys is None:
-        secrets = [app.config["SECRET_KEY"], *reversed(app.config["OLD_SECRET_KEYS"])]
+        secrets = signing_keys(app.config)[::-1]  # the current key first
         keys = app.extensions["consentmgr.sealed"] = [_aead(s) for s in secrets]
     return keys
 

@@ -46,6 +46,7 @@ from flask import (
 from itsdangerous import BadData, URLSafeTimedSerializer
 
 from . import consent_cookie, consent_log, outbox, receipts, sealed
+from .config import signing_keys
 from .consent_gate import current_policy
 from .db import get_db
 from .origin import require_allowed_origin
@@ -68,7 +69,7 @@ STALE_FORM = (
 
 
 def _erase_tokens(app: Flask) -> URLSafeTimedSerializer:
-    keys = [*app.config["OLD_SECRET_KEYS"], app.config["SECRET_KEY"]]
+    keys = signing_keys(app.config)
     return URLSafeTimedSerializer(keys, salt=ERASE_SALT)
 
 
