@@ -61,7 +61,7 @@ def write(app: Flask, db: sqlite_utils.Database, dest: str | Path) -> Backup:
     """
     dest = Path(dest)
     if dest.exists():
-        raise BackupError(f"{dest} already exists; backups never overwrite, choose a new name")
+        raise _taken(dest)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     try:
         # O_EXCL: the copy is private from its first byte. VACUUM INTO accepts
@@ -96,10 +96,12 @@ def _publish(tmp: Path, dest: Path) -> None:
     try:
         os.link(tmp, dest)
     except FileExistsError:
-        raise BackupError(
-            f"{dest} already exists; backups never overwrite, choose a new name"
-        ) from None
+        raise _taken(dest) from None
     _flush(dest.parent)  # the new name itself must survive a power cut
+
+
+def _taken(dest: Path) -> BackupError:
+    return BackupError(f"{dest} already exists; backups never overwrite, choose a new name")
 
 
 class Unverified(BackupError):

@@ -174,15 +174,13 @@ def retry_dead(db: sqlite_utils.Database, now: float, ids: Sequence[int] | None 
     return cursor.rowcount
 
 
-def forget_visitor(db: sqlite_utils.Database, consent_id: str, target: str | None = None) -> int:
-    """Delete a visitor's not-yet-delivered rows (on withdrawal or erasure)."""
-    sql = "delete from outbox where consent_id = ? and status != 'delivered'"
-    params = [consent_id]
-    if target:
-        sql += " and target = ?"
-        params.append(target)
+def forget_visitor(db: sqlite_utils.Database, consent_id: str, target: str) -> int:
+    """Delete a visitor's not-yet-delivered rows for ``target`` (its category was refused)."""
     with immediate(db):
-        return db.execute(sql, params).rowcount
+        return db.execute(
+            "delete from outbox where consent_id = ? and target = ? and status != 'delivered'",
+            [consent_id, target],
+        ).rowcount
 
 
 def erase_visitor(db: sqlite_utils.Database, consent_id: str) -> tuple[int, int]:

@@ -109,10 +109,9 @@ def optin_chart(summary: Summary) -> dict[str, Markup]:
 def gateway_chart(gateway: dict[str, dict[str, Counter]], days: list[str]) -> dict[str, Markup]:
     """Hits per day stacked by outcome, every target together (``stats.gateway_by_day``)."""
     per_day = {d: Counter() for d in days}
-    for by_day in gateway.values():
+    for by_day in gateway.values():  # read for the same days
         for day, outcomes in by_day.items():
-            if day in per_day:
-                per_day[day].update(outcomes)
+            per_day[day].update(outcomes)
     total = sum(per_day.values(), Counter())
     shares = ", ".join(f"{label} {total[o]}" for o, label in OUTCOME_LABELS.items() if total[o])
     desc = (
