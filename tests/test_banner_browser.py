@@ -658,6 +658,13 @@ def test_narrow_screen_no_layout_shift_and_reduced_motion(visit_factory):
 def test_banner_slides_in_unless_motion_is_reduced(visit: Visit):
     dialog = open_banner(visit.page)
     assert dialog.evaluate("e => getComputedStyle(e).animationName") != "none"
+    # Moving to the second layer swaps the content in place; it does not slide in again.
+    dialog.get_by_role("button", name="Tilpass").click()
+    expect(dialog).to_have_accessible_name("Velg hva du samtykker til")
+    assert dialog.evaluate("e => getComputedStyle(e).animationName") == "none"
+    dialog.get_by_role("button", name="Lukk").click()
+    expect(dialog).to_have_accessible_name("Vi bryr oss om personvernet ditt")
+    assert dialog.evaluate("e => getComputedStyle(e).animationName") == "none"
 
 
 @dataclass

@@ -56,7 +56,7 @@
     ":focus-visible{outline:3px solid var(--f);outline-offset:2px}" +
     "label{display:block;font-weight:600;border-top:1px solid;padding-top:.5em}" +
     "input{width:24px;height:24px;vertical-align:-6px;accent-color:var(--a)}" +
-    "@media(prefers-reduced-motion:no-preference){.fix{animation:u .3s}}" +
+    "@media(prefers-reduced-motion:no-preference){.in{animation:u .3s}}" +
     "@keyframes u{from{transform:translateY(100%)}}",
   );
 
@@ -85,6 +85,8 @@
   // switches. The three choices have the same size, colour and weight.
   const show = (layer) => {
     const active = d.activeElement;
+    // It slides in when it appears; moving between layers replaces it in place.
+    const slide = banner ? "" : " in";
     if (!banner) d.body.append((banner = { host: d.createElement("div") }).host);
     if (active != banner.host) banner.back = active;
     banner.layer = layer;
@@ -95,7 +97,7 @@
       `<button data-a="reject_all">${t.reject_all}</button><button data-a="${a}">${text}</button></div>`;
     const box = mount(
       banner.host,
-      `<div class="box fix" role="dialog" aria-labelledby="t" lang="${lang}" tabindex="-1">` +
+      `<div class="box fix${slide}" role="dialog" aria-labelledby="t" lang="${lang}" tabindex="-1">` +
         (layer > 1
           ? `<button class="x" data-a="close">${t.close}</button><h2 id="t">${t.settings_title}</h2>` +
             `${switches(t)}<p>${link(P.p, t.privacy_link)}${link(P.m, t.my_data)}</p>${buttons("custom", t.save)}`
