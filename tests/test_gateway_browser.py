@@ -12,6 +12,8 @@ from playwright.sync_api import expect
 
 from consentmgr import meta_event, sealed
 
+pytestmark = pytest.mark.browser
+
 PIXEL = "123456789012345"
 TOKEN = "EAAB-demo-token"
 

@@ -9,6 +9,8 @@ import pytest
 from browser import Visit
 from playwright.sync_api import Page, expect
 
+pytestmark = pytest.mark.browser
+
 
 def axe_violations(page: Page) -> tuple[int, str]:
     from axe_playwright_python.sync_playwright import Axe
