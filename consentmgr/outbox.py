@@ -18,9 +18,11 @@ back to ``pending``).
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import sqlite_utils
 
@@ -78,9 +80,16 @@ def _ids(items: Iterable[Item]) -> list[tuple[int]]:
 def delivered(
     db: sqlite_utils.Database, items: Sequence[Item], owner: str, now: float, day: str
 ) -> int:
-    """Mark leased rows delivered; rows whose lease was lost are left alone."""
+    """Mark leased rows delivered and count what reached the upstream.
+
+    A row whose lease was lost is left alone: its new owner sends and counts
+    it. A row deleted while it was being sent (the visitor was erased or
+    withdrew) did reach the upstream, so it is counted, though there is no
+    row left to mark.
+    """
     if not items:
         return 0
+    ids = json.dumps([i.id for i in items])
     with immediate(db):
         before = db.conn.total_changes
         db.conn.executemany(
@@ -89,7 +98,11 @@ def delivered(
             " where id = ? and lease_owner = ? and status = 'pending'",
             [(now, i.id, owner) for i in items],
         )
-        done = db.conn.total_changes - before
+        marked = db.conn.total_changes - before
+        still_there = db.execute(
+            "select count(*) from outbox where id in (select value from json_each(?))", [ids]
+        ).fetchone()[0]
+        done = marked + len(items) - still_there
         gateway_stats.count(db, day, items[0].target, "forwarded", done)
     return done
 
@@ -183,16 +196,31 @@ def forget_visitor(db: sqlite_utils.Database, consent_id: str, target: str) -> i
         ).rowcount
 
 
-def erase_visitor(db: sqlite_utils.Database, consent_id: str) -> tuple[int, int]:
+class Erased(NamedTuple):
+    deleted: int  # undelivered rows deleted, in_flight included
+    emptied: int  # delivered rows emptied
+    in_flight: int  # deleted rows a deliverer was sending: they may still arrive
+
+
+def erase_visitor(db: sqlite_utils.Database, consent_id: str, now: float) -> Erased:
     """Erasure: delete the id's undelivered rows and empty its delivered ones.
 
     A delivered row's sealed payload still holds the visitor's IP address and
     user agent, so it is emptied and unlinked from the id at once rather than
     kept until ``OUTBOX_KEEP_DAYS``. The row itself stays until then, without
     anything personal, so the forwarding check counts it (as *unknown*, like
-    every item of an erased id) instead of losing it. Returns (deleted, emptied).
+    every item of an erased id) instead of losing it.
+
+    A row under a live lease is already in a deliverer's hands and cannot be
+    called back; it is deleted like the rest, but counted apart so the
+    visitor is told it may still reach the upstream.
     """
     with immediate(db):
+        in_flight = db.execute(
+            "select count(*) from outbox where consent_id = ? and status = 'pending'"
+            " and lease_until >= ?",
+            [consent_id, now],
+        ).fetchone()[0]
         deleted = db.execute(
             "delete from outbox where consent_id = ? and status != 'delivered'", [consent_id]
         ).rowcount
@@ -200,7 +228,7 @@ def erase_visitor(db: sqlite_utils.Database, consent_id: str) -> tuple[int, int]
             "update outbox set payload = '', consent_id = null where consent_id = ?",
             [consent_id],
         ).rowcount
-    return deleted, emptied
+    return Erased(deleted, emptied, in_flight)
 
 
 def prune(db: sqlite_utils.Database, before: float, *, dry_run: bool = False) -> int:

@@ -217,20 +217,17 @@ def download() -> Response:
 def erase() -> Response:
     require_allowed_origin()
     consent_id = receipts.visitor_id()
-    erased = deleted = emptied = 0
+    erased, hits = 0, outbox.Erased(0, 0, 0)
     if consent_id:
         check_erase_token(request.form.get("token", ""), consent_id)
         db = get_db()
+        now = datetime.now(UTC)
         # The outbox first: if the log step then fails, a retry still finds the id.
-        deleted, emptied = outbox.erase_visitor(db, consent_id)
-        erased = consent_log.erase(db, consent_id, datetime.now(UTC))
+        hits = outbox.erase_visitor(db, consent_id, now.timestamp())
+        erased = consent_log.erase(db, consent_id, now)
     response = make_response(
         render_template(
-            "mine_data_erased.html",
-            had_id=consent_id is not None,
-            erased=erased,
-            deleted=deleted,
-            emptied=emptied,
+            "mine_data_erased.html", had_id=consent_id is not None, erased=erased, hits=hits
         )
     )
     consent_cookie.clear_cookie(current_app, response)

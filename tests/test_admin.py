@@ -270,7 +270,8 @@ def test_erase_takes_a_confirmation_and_keeps_the_log_verifiable(app, signed_in,
     decide(
         app, database, "who", method="accept_all", choices={"analytics": True, "marketing": True}
     )
-    outbox.enqueue(database, "matomo", "who", ["sealed"], time.time())
+    outbox.enqueue(database, "matomo", "who", ["sealed", "sealed"], time.time())
+    outbox.claim(database, "matomo", 1, "deliverer", time.time())  # one is being sent
     before = signed_in.get("/admin/?period=7").text
 
     confirm = signed_in.get("/admin/consent/who/erase")
@@ -290,6 +291,7 @@ def test_erase_takes_a_confirmation_and_keeps_the_log_verifiable(app, signed_in,
     assert database.execute("select count(*) from outbox").fetchone()[0] == 0
     after = signed_in.get("/admin/?period=7")
     assert "Erased seq 1, 2 (2 decisions)" in after.text
+    assert "1 hit(s) were already being sent and may still reach the upstream" in after.text
 
     def decision_figures(html):
         return {k: v for k, v in Page(html).figures.items() if not k.startswith("outbox")}

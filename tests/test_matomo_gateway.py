@@ -411,7 +411,7 @@ def test_items_erased_while_being_sent_are_not_counted_dead(gw, gw_client, datab
     cid = gw_client.get("/api/consent").get_json()["id"]
     now = time.time()
     sending = outbox.claim(database, "matomo", 10, "w", now)
-    assert outbox.erase_visitor(database, cid) == (2, 0)
+    assert outbox.erase_visitor(database, cid, now) == (2, 0, 2)
     outbox.failed(database, sending, "w", "HTTP 401", now, "2026-01-01", permanent=True)
     assert gateway_stats.totals(database, "matomo")["dead"] == 0
     assert count(database, "outbox") == 0

@@ -17,6 +17,7 @@ from consentmgr import (
     consent_log,
     create_app,
     deliver,
+    gateway_stats,
     outbox,
     privacy_page,
     receipts,
@@ -394,7 +395,9 @@ def test_erase_blanks_the_id_keeps_aggregates_and_chain_and_clears_cookie(gatewa
     assert (emptied["status"], emptied["consent_id"], emptied["payload"]) == ("delivered", None, "")
     others = [r["consent_id"] for r in remaining.values() if r["consent_id"]]
     assert others == [other.get("/api/consent").get_json()["id"]]
-    assert "Innholdet i 1 treff som allerede var sendt" in Page(r.get_data(as_text=True)).text
+    page_text = Page(r.get_data(as_text=True)).text
+    assert "Innholdet i 1 treff som allerede var sendt" in page_text
+    assert "på vei" not in page_text, "nothing was being sent"
 
     result = runner.invoke(args=["verify-log"])
     assert result.exit_code == 0, result.output
@@ -405,6 +408,29 @@ def test_erase_blanks_the_id_keeps_aggregates_and_chain_and_clears_cookie(gatewa
     # A second tab's form, sent after the cookie is gone, finds nothing to erase.
     r = visitor.post("/mine-data/slett", data={"token": token}, headers={"Origin": SITE})
     assert r.status_code == 200 and "Ingen data å slette" in r.get_data(as_text=True)
+
+
+def test_erase_while_a_hit_is_being_sent_says_it_may_still_arrive(gateway_app):
+    visitor = gateway_app.test_client()
+    post_decision(visitor, ACCEPT_ALL)
+    track(visitor, "https://ansettr.no/a")
+    track(visitor, "https://ansettr.no/b")
+    database = connect(gateway_app.config["DATABASE"])
+    sending = outbox.claim(database, "matomo", 1, "deliverer", time.time())
+    assert len(sending) == 1
+
+    r = visitor.post(
+        "/mine-data/slett", data={"token": erase_token(visitor)}, headers={"Origin": SITE}
+    )
+    text = Page(r.get_data(as_text=True)).text
+    assert "slettet 2 treff som ikke var sendt" in text
+    assert "1 av disse treffene var allerede på vei til Matomo eller Meta" in text
+    assert db_rows(database, "outbox") == []
+
+    # The send succeeds after all: it is counted as forwarded, with no row left to mark.
+    assert outbox.delivered(database, sending, "deliverer", time.time(), "2026-01-01") == 1
+    assert gateway_stats.totals(database, "matomo")["forwarded"] == 1
+    database.close()
 
 
 def test_erase_token_is_signed_and_expires(gateway_app):

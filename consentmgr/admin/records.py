@@ -101,12 +101,18 @@ def erase(consent_id: str) -> Response:
     rows = consent_log.history(db, consent_id)
     if not rows:
         abort(404)
+    now = datetime.now(UTC)
     # The outbox first: if the log step then fails, a retry still finds the id.
-    outbox.erase_visitor(db, consent_id)
-    consent_log.erase(db, consent_id, datetime.now(UTC))
+    hits = outbox.erase_visitor(db, consent_id, now.timestamp())
+    consent_log.erase(db, consent_id, now)
     audit.record(db, "erase", g.admin, request.remote_addr, "erased " + _seqs(rows))
     flash(
         f"Erased {_seqs(rows)}: the consent id, page, browser and network are blank;"
         " the decisions stay counted and the log still verifies."
+        + (
+            f" {hits.in_flight} hit(s) were already being sent and may still reach the upstream."
+            if hits.in_flight
+            else ""
+        )
     )
     return redirect(url_for("admin.dashboard"))
