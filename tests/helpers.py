@@ -74,3 +74,10 @@ def gateway_app(tmp_path, url, **overrides):
         "UPSTREAM_READ_TIMEOUT": 1.0,
     }
     return create_app(make_config(tmp_path, **{**settings, **overrides}))
+
+
+def deliver(app):
+    """One delivery pass, as ``consentmgr deliver --once`` runs it; returns its output."""
+    result = app.test_cli_runner().invoke(args=["deliver", "--once"])
+    assert result.exit_code == 0, result.output
+    return result.output

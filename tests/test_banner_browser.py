@@ -51,6 +51,15 @@ def focused(page: Page) -> str:
     return page.evaluate(FOCUSED)
 
 
+def tab_order(page: Page, presses: int) -> list[str]:
+    """Press Tab ``presses`` times; what had focus after each press."""
+    order = []
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        order.append(focused(page))
+    return order
+
+
 def is_post(response) -> bool:
     return response.url.endswith("/api/consent") and response.request.method == "POST"
 
@@ -309,10 +318,7 @@ def test_keyboard_only(visit: Visit):
     page = visit.page
     dialog = open_banner(page)
     assert focused(page) == "dialog", "focus moves into the banner when it appears"
-    order = []
-    for _ in range(4):
-        page.keyboard.press("Tab")
-        order.append(focused(page))
+    order = tab_order(page, 4)
     assert order == [
         "a:Personvernerklæring",
         "button:Godta alle",
@@ -327,10 +333,7 @@ def test_keyboard_only(visit: Visit):
     page.keyboard.press("Enter")
     expect(dialog).to_have_accessible_name("Velg hva du samtykker til")
     assert focused(page) == "dialog"
-    order = []
-    for _ in range(8):
-        page.keyboard.press("Tab")
-        order.append(focused(page))
+    order = tab_order(page, 8)
     assert order == [
         "button:Lukk",
         "switch:analytics",

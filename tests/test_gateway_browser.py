@@ -8,6 +8,7 @@ import json
 import time
 
 import pytest
+from helpers import deliver
 from playwright.sync_api import expect
 
 from consentmgr import meta_event, sealed
@@ -62,11 +63,6 @@ def wait_for_outbox(server, n):
     raise AssertionError(f"expected {n} outbox rows, found {server.rows('outbox')}")
 
 
-def deliver(server):
-    result = server.app.test_cli_runner().invoke(args=["deliver", "--once"])
-    assert result.exit_code == 0, result.output
-
-
 def received(upstreams, path):
     return [json.loads(r.get_data()) for r, _ in upstreams.log if r.path == path]
 
@@ -80,7 +76,7 @@ def test_fbq_lead_reaches_meta_through_the_gateway(visit_factory, gateway_server
     page.evaluate("fbq('track', 'Lead', {content_name: 'Selger Oslo'}, {eventID: 'abc'})")
     # the queued PageView of each, plus the Lead
     wait_for_outbox(gateway_server, 3)
-    deliver(gateway_server)
+    deliver(gateway_server.app)
 
     [batch] = received(upstreams, f"/v23.0/{PIXEL}/events")
     assert batch["access_token"] == TOKEN
@@ -109,7 +105,7 @@ def test_no_consent_means_no_tracker_and_no_upstream(visit_factory, gateway_serv
     expect(page.get_by_role("dialog")).to_be_hidden()
     page.evaluate("fbq('track', 'Lead', {content_name: 'Selger Oslo'}, {eventID: 'x'})")
     page.reload()
-    deliver(gateway_server)
+    deliver(gateway_server.app)
     assert gateway_server.rows("outbox") == []
     assert upstreams.log == []
     assert not [u for u in visit.requests if "/matomo" in u or "/fb" in u]
@@ -126,7 +122,7 @@ def test_analytics_only_sends_matomo_but_not_meta(visit_factory, gateway_server,
     dialog.get_by_role("button", name="Lagre valg").click()
     wait_for_outbox(gateway_server, 1)
     page.evaluate("fbq('track', 'Lead', {}, {eventID: 'y'})")
-    deliver(gateway_server)
+    deliver(gateway_server.app)
     assert received(upstreams, f"/v23.0/{PIXEL}/events") == []
     assert len(received(upstreams, "/matomo.php")) == 1
     assert not [u for u in visit.requests if "/fb/events" in u]

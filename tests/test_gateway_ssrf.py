@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 import pytest
 from conftest import make_config
-from helpers import ACCEPT_ALL, MATOMO_TOKEN, SITE, matomo_ok, post_decision
+from helpers import ACCEPT_ALL, MATOMO_TOKEN, SITE, deliver, matomo_ok, post_decision
 from helpers import gateway_app as _gateway_app
 from werkzeug import Response
 from werkzeug.serving import make_server
@@ -106,12 +106,6 @@ def consent_header(live):
     )
     assert response.status == 201
     return ("Cookie", f"consent={SimpleCookie(response.getheader('Set-Cookie'))['consent'].value}")
-
-
-def deliver(app):
-    result = app.test_cli_runner().invoke(args=["deliver", "--once"])
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def received(matomo):

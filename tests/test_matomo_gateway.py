@@ -12,6 +12,7 @@ from helpers import (
     MATOMO_TOKEN,
     count,
     database_bytes,
+    deliver,
     gateway_app,
     matomo_ok,
     post_decision,
@@ -57,12 +58,6 @@ def hit(client, path="/matomo.php", remote_addr="198.51.100.23", **params):
         headers={"User-Agent": UA, "Accept-Language": "nb-NO,nb;q=0.9"},
         environ_base={"REMOTE_ADDR": remote_addr},
     )
-
-
-def deliver(app):
-    result = app.test_cli_runner().invoke(args=["deliver", "--once"])
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def upstream_hits(server):

@@ -5,7 +5,7 @@ import time
 
 import pytest
 from conftest import make_config
-from helpers import ACCEPT_ALL, SITE, count, database_bytes, post_decision
+from helpers import ACCEPT_ALL, SITE, count, database_bytes, deliver, post_decision
 from werkzeug import Response
 
 from consentmgr import create_app, gateway_stats, meta_event
@@ -70,12 +70,6 @@ def event(client, body=None, origin=SITE, remote_addr="198.51.100.77", **extra):
         headers=headers,
         environ_base={"REMOTE_ADDR": remote_addr},
     )
-
-
-def deliver(app):
-    result = app.test_cli_runner().invoke(args=["deliver", "--once"])
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def batches(server):
