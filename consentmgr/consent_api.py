@@ -128,9 +128,10 @@ def record(
 
 def forget_refused(consent_id: str, choices: dict[str, bool]) -> None:
     """Delete the visitor's undelivered gateway items of every category now refused."""
-    for target, category in gateway_stats.TARGET_CATEGORY.items():
-        if not choices.get(category):
-            outbox.forget_visitor(get_db(), consent_id, target)
+    refused = [
+        t for t, category in gateway_stats.TARGET_CATEGORY.items() if not choices.get(category)
+    ]
+    outbox.forget_visitor(get_db(), consent_id, refused)
 
 
 def _page(body: dict[str, Any]) -> str | None:

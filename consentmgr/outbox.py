@@ -187,12 +187,19 @@ def retry_dead(db: sqlite_utils.Database, now: float, ids: Sequence[int] | None 
     return cursor.rowcount
 
 
-def forget_visitor(db: sqlite_utils.Database, consent_id: str, target: str) -> int:
-    """Delete a visitor's not-yet-delivered rows for ``target`` (its category was refused)."""
+def forget_visitor(db: sqlite_utils.Database, consent_id: str, targets: Sequence[str]) -> int:
+    """Delete a visitor's not-yet-delivered rows for ``targets`` (their categories were refused).
+
+    One transaction for every target, and none when there is nothing to forget:
+    each write waits for the writer lock and an fsync.
+    """
+    if not targets:
+        return 0
     with immediate(db):
         return db.execute(
-            "delete from outbox where consent_id = ? and target = ? and status != 'delivered'",
-            [consent_id, target],
+            "delete from outbox where consent_id = ? and status != 'delivered'"
+            " and target in (select value from json_each(?))",
+            [consent_id, json.dumps(list(targets))],
         ).rowcount
 
 

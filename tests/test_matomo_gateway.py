@@ -393,7 +393,7 @@ def test_forget_visitor_deletes_only_pending(gw, gw_client, database):
     post_decision(gw_client, ACCEPT_ALL)
     hit(gw_client)
     cid = gw_client.get("/api/consent").get_json()["id"]
-    assert outbox.forget_visitor(database, cid, "matomo") == 1
+    assert outbox.forget_visitor(database, cid, ["matomo"]) == 1
     assert count(database, "outbox") == 0
 
 
