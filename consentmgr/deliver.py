@@ -14,6 +14,7 @@ import os
 import secrets
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 TARGETS = [matomo_upstream, meta_upstream]
 PRUNE_EVERY_SECONDS = 3600.0
+EXTENSION = "consentmgr.deliverer"  # app.extensions key of the running thread
 
 
 @dataclass
@@ -57,10 +59,9 @@ def deliver_target(
     target,
     owner: str,
     report: Report,
-    now: float | None = None,
 ) -> None:
     """Send every due row of one target, one batch after another."""
-    now = time.time() if now is None else now
+    now = time.time()
     report.add(
         report.dead,
         target.NAME,
@@ -78,8 +79,7 @@ def deliver_target(
         report.add(
             report.delivered, target.NAME, outbox.delivered(db, outcome.delivered, owner, done, day)
         )
-        for item, error in outcome.dead:
-            outbox.failed(db, [item], owner, error, done, day, permanent=True)
+        outbox.dead(db, outcome.dead, owner, done, day)
         report.add(report.dead, target.NAME, len(outcome.dead))
         outbox.failed(db, outcome.retry, owner, outcome.error, done, day, permanent=False)
         report.add(report.retried, target.NAME, len(outcome.retry))
@@ -89,20 +89,24 @@ def deliver_target(
             return  # the upstream is struggling: leave the rest for the next pass
 
 
-def deliver_once(app: Flask, db: sqlite_utils.Database | None = None) -> Report:
-    """One pass over every target; what a cron job or ``deliver --once`` runs."""
-    own = db is None
-    db = db or open_for(app)
+def deliver_once(
+    app: Flask, db: sqlite_utils.Database | None = None, http: requests.Session | None = None
+) -> Report:
+    """One pass over every target; what a cron job or ``deliver --once`` runs.
+
+    The background thread passes its own database connection and HTTP session,
+    so connections to the upstreams are kept alive from one pass to the next.
+    """
     report = Report()
-    http = upstream.session()
     owner = owner_id()
-    try:
+    with ExitStack() as owned:
+        if db is None:
+            db = open_for(app)
+            owned.callback(db.close)
+        if http is None:
+            http = owned.enter_context(upstream.session())
         for target in TARGETS:
             deliver_target(app, db, http, target, owner, report)
-    finally:
-        http.close()
-        if own:
-            db.close()
     return report
 
 
@@ -127,14 +131,15 @@ class Deliverer(threading.Thread):
         db = open_for(self.app)
         interval = self.app.config["DELIVER_INTERVAL_SECONDS"]
         try:
-            while not self.stopped.is_set():
-                self.woken.clear()
-                try:
-                    deliver_once(self.app, db)
-                    self.prune(db)
-                except Exception:  # keep delivering after any single failure
-                    log.exception("delivery pass failed")
-                self.woken.wait(interval)
+            with upstream.session() as http:
+                while not self.stopped.is_set():
+                    self.woken.clear()
+                    try:
+                        deliver_once(self.app, db, http)
+                        self.prune(db)
+                    except Exception:  # keep delivering after any single failure
+                        log.exception("delivery pass failed")
+                    self.woken.wait(interval)
         finally:
             db.close()
 
@@ -151,17 +156,25 @@ def init_app(app: Flask) -> None:
     if not app.config["DELIVER_IN_BACKGROUND"]:
         return
     lock = threading.Lock()
-    state: dict[str, Deliverer] = {}
+
+    def alive() -> bool:
+        thread = app.extensions.get(EXTENSION)
+        return thread is not None and thread.is_alive()
 
     def ensure_started() -> None:
-        if "thread" in state and state["thread"].is_alive():
+        if alive():
             return
         with lock:
-            if "thread" not in state or not state["thread"].is_alive():
+            if not alive():
                 thread = Deliverer(app)
                 thread.start()
-                state["thread"] = thread
-                app.extensions["consentmgr.wake_deliverer"] = thread.wake
-                app.extensions["consentmgr.deliverer"] = thread
+                app.extensions[EXTENSION] = thread
 
     app.before_request(ensure_started)
+
+
+def wake(app: Flask) -> None:
+    """Tell the background deliverer, if this process runs one, that a hit is queued."""
+    thread = app.extensions.get(EXTENSION)
+    if thread is not None:
+        thread.wake()

@@ -17,7 +17,7 @@ import time
 
 from flask import Blueprint, Response, current_app, request
 
-from . import gateway_stats, matomo_hit, outbox, scripts, sealed
+from . import deliver, gateway_stats, matomo_hit, outbox, scripts, sealed
 from .consent_gate import consent_for
 from .db import get_db
 from .errors import ApiError
@@ -83,9 +83,7 @@ def track() -> Response:
         for hit in hits
     ]
     outbox.enqueue(get_db(), TARGET, consent.id, payloads, now)
-    wake = current_app.extensions.get("consentmgr.wake_deliverer")
-    if wake:
-        wake()
+    deliver.wake(current_app)
     return answer(image)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -136,7 +135,7 @@ def capi_event(
     user_agent: str,
     fbp: str | None,
     fbc: str | None,
-    accepted_at: float | None = None,
+    accepted_at: float,
 ) -> dict[str, Any]:
     """The event as the Conversions API expects it."""
     user_data: dict[str, Any] = {
@@ -153,7 +152,7 @@ def capi_event(
         user_data["fbc"] = fbc
     event = {
         "event_name": parts["event_name"],
-        "event_time": int(accepted_at if accepted_at is not None else time.time()),
+        "event_time": int(accepted_at),
         "event_id": parts["event_id"],
         "action_source": "website",
         "user_data": user_data,

@@ -16,7 +16,7 @@ import time
 
 from flask import Blueprint, Response, current_app, request
 
-from . import gateway_stats, meta_event, outbox, scripts, sealed
+from . import deliver, gateway_stats, meta_event, outbox, scripts, sealed
 from .consent_gate import consent_for
 from .db import get_db
 from .errors import ApiError
@@ -85,9 +85,7 @@ def track() -> Response:
         accepted_at=now,
     )
     outbox.enqueue(db, TARGET, consent.id, [sealed.seal(current_app, event)], now)
-    wake = current_app.extensions.get("consentmgr.wake_deliverer")
-    if wake:
-        wake()
+    deliver.wake(current_app)
     return response
 
 

@@ -124,28 +124,41 @@ def failed(
     permanent: bool,
 ) -> None:
     """Record a failed attempt: retry later with backoff, or make the rows dead."""
+    if permanent:
+        dead(db, [(i, error) for i in items], owner, now, day)
+        return
     if not items:
         return
-    error = error[:2000]
     with immediate(db):
-        if permanent:
-            before = db.conn.total_changes
-            db.conn.executemany(
-                "update outbox set status = 'dead', finished = ?, lease_until = null,"
-                " attempts = attempts + 1, last_error = ?"
-                " where id = ? and lease_owner = ? and status = 'pending'",
-                [(now, error, i.id, owner) for i in items],
-            )
-            # Rows deleted meanwhile (the visitor was erased) or re-leased are not counted.
-            dead = db.conn.total_changes - before
-            gateway_stats.count(db, day, items[0].target, "dead", dead)
-        else:
-            db.conn.executemany(
-                "update outbox set next_attempt = ?, lease_until = null,"
-                " attempts = attempts + 1, last_error = ?"
-                " where id = ? and lease_owner = ? and status = 'pending'",
-                [(now + backoff(i.attempts + 1), error, i.id, owner) for i in items],
-            )
+        db.conn.executemany(
+            "update outbox set next_attempt = ?, lease_until = null,"
+            " attempts = attempts + 1, last_error = ?"
+            " where id = ? and lease_owner = ? and status = 'pending'",
+            [(now + backoff(i.attempts + 1), error[:2000], i.id, owner) for i in items],
+        )
+
+
+def dead(
+    db: sqlite_utils.Database,
+    failures: Sequence[tuple[Item, str]],
+    owner: str,
+    now: float,
+    day: str,
+) -> None:
+    """Make leased rows dead, each with its own error, in one transaction."""
+    if not failures:
+        return
+    with immediate(db):
+        before = db.conn.total_changes
+        db.conn.executemany(
+            "update outbox set status = 'dead', finished = ?, lease_until = null,"
+            " attempts = attempts + 1, last_error = ?"
+            " where id = ? and lease_owner = ? and status = 'pending'",
+            [(now, error[:2000], i.id, owner) for i, error in failures],
+        )
+        # Rows deleted meanwhile (the visitor was erased) or re-leased are not counted.
+        count = db.conn.total_changes - before
+        gateway_stats.count(db, day, failures[0][0].target, "dead", count)
 
 
 def expire(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,15 +49,12 @@ def without_provenance(text: str) -> str:
     return text.split("\n", 1)[1] if text.startswith("/*!") else text
 
 
-def load(app: Flask, name: str, replacements: Mapping[str, str] = ()) -> Script:
-    """The prepared script ``static/js/<name>``, with placeholders replaced, cached per app."""
+def load(app: Flask, name: str) -> Script:
+    """The prepared script ``static/js/<name>``, cached per app."""
     cache = app.extensions.setdefault("consentmgr.scripts", {})
     if name not in cache:
         text = (Path(app.static_folder) / "js" / name).read_text(encoding="utf-8")
-        text = without_provenance(text)
-        for placeholder, value in dict(replacements).items():
-            text = text.replace(placeholder, value)
-        cache[name] = Script.of(text.encode())
+        cache[name] = Script.of(without_provenance(text).encode())
     return cache[name]
 
 
@@ -80,5 +76,5 @@ def respond(script: Script) -> Response:
     return response
 
 
-def serve(name: str, replacements: Mapping[str, str] = ()) -> Response:
-    return respond(load(current_app, name, replacements))
+def serve(name: str) -> Response:
+    return respond(load(current_app, name))
