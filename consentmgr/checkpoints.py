@@ -127,8 +127,7 @@ def record(
             "insert or ignore into checkpoints (seq, chain_hash, ts, signed) values (?, ?, ?, ?)",
             [seq, chain_hash, ts, checkpoint.signed],
         )
-        stored = latest(db, seq)
-    return stored if stored is not None and stored.seq == seq else checkpoint
+        return _row(db, "select * from checkpoints where seq = ?", [seq])
 
 
 def head(db: sqlite_utils.Database) -> tuple[int, str] | None:

@@ -94,9 +94,7 @@ def record(
 ) -> Response:
     """Log the decision, then answer with the new state and a fresh cookie."""
     policy = current_policy()
-    previous = consent_cookie.decode(
-        current_app, request.cookies.get(current_app.config["COOKIE_NAME"]), allow_expired=True
-    )
+    previous = current_consent(allow_expired=True)
     consent_id = previous.id if previous else consent_cookie.new_id()
     now = datetime.now(UTC)
     row = consent_log.append(

@@ -18,10 +18,12 @@ def current_policy() -> Policy:
     return current_app.extensions["consentmgr.policy"]
 
 
-def current_consent() -> Consent | None:
-    """The visitor's verified, unexpired consent, whatever its version."""
+def current_consent(*, allow_expired: bool = False) -> Consent | None:
+    """The visitor's verified consent, whatever its version; unexpired unless allowed."""
     return consent_cookie.decode(
-        current_app, request.cookies.get(current_app.config["COOKIE_NAME"])
+        current_app,
+        request.cookies.get(current_app.config["COOKIE_NAME"]),
+        allow_expired=allow_expired,
     )
 
 

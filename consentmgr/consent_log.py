@@ -175,6 +175,13 @@ def history(db: sqlite_utils.Database, consent_id: str) -> list[dict]:
     ]
 
 
+# Erasure and retention blank the same fields; ``personal_digest`` says which.
+BLANK = (
+    "update decisions set consent_id = null, page = null, ua_family = null,"
+    " ip_prefix = null, salt = null, erased_at = ?"
+)
+
+
 def erase(db: sqlite_utils.Database, consent_id: str, now: datetime) -> int:
     """Blank the personal fields of every row of one consent id; return how many rows.
 
@@ -183,9 +190,7 @@ def erase(db: sqlite_utils.Database, consent_id: str, now: datetime) -> int:
     """
     with immediate(db):
         return db.execute(
-            "update decisions set consent_id = null, page = null, ua_family = null,"
-            " ip_prefix = null, salt = null, erased_at = ? where consent_id = ?",
-            [now.isoformat(timespec="seconds"), consent_id],
+            BLANK + " where consent_id = ?", [now.isoformat(timespec="seconds"), consent_id]
         ).rowcount
 
 
@@ -208,9 +213,8 @@ def purge(db: sqlite_utils.Database, before: datetime, now: datetime, *, dry_run
     while True:
         with immediate(db):
             n = db.execute(
-                "update decisions set consent_id = null, page = null, ua_family = null,"
-                " ip_prefix = null, salt = null, erased_at = ? where seq in (select seq"
-                " from decisions where ts < ? and erased_at is null limit ?)",
+                BLANK + " where seq in (select seq from decisions"  # noqa: S608 (constant SQL)
+                " where ts < ? and erased_at is null limit ?)",
                 [now.isoformat(timespec="seconds"), cutoff, PURGE_BATCH],
             ).rowcount
         total += n

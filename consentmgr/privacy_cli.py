@@ -37,8 +37,7 @@ def checkpoint_command(export: bool) -> None:
         click.echo("the consent log is empty: nothing to checkpoint", err=True)
         sys.exit(1)
     if export:
-        latest = checkpoints.latest(database)
-        click.echo(json.dumps(checkpoints.export(latest or made), separators=(", ", ": ")))
+        click.echo(json.dumps(checkpoints.export(made), separators=(", ", ": ")))
         return
     click.echo(f"checkpoint at seq {made.seq}: {made.chain_hash} (signed {made.ts})")
 

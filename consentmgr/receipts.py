@@ -44,8 +44,9 @@ from flask import (
 )
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from . import checkpoints, consent_cookie, consent_log
+from . import checkpoints, consent_log
 from .config import signing_keys
+from .consent_gate import current_consent
 from .db import get_db
 from .policy import canonical, shown
 
@@ -54,6 +55,7 @@ bp = Blueprint("receipts", __name__)
 SALT = "consentmgr.receipt.v1"
 FORMAT = 1
 DOWNLOAD_NAME = "samtykkekvittering.json"
+VARY = ("Cookie", "Accept")  # /receipt answers HTML or JSON by Accept
 METHOD_LABELS = {
     "accept_all": "Godta alle",
     "reject_all": "Avvis alle",
@@ -71,9 +73,7 @@ def _serializer(app: Flask) -> URLSafeSerializer:
 
 def visitor_id() -> str | None:
     """The consent id in this browser's signed cookie (expired still counts: it is theirs)."""
-    consent = consent_cookie.decode(
-        current_app, request.cookies.get(current_app.config["COOKIE_NAME"]), allow_expired=True
-    )
+    consent = current_consent(allow_expired=True)
     return consent.id if consent else None
 
 
@@ -235,10 +235,11 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
-def _private(response: Response) -> Response:
+def private(response: Response, vary: tuple[str, ...] = ("Cookie",)) -> Response:
+    """One visitor's own data: never cached or indexed, and it depends on their cookie."""
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex"
-    response.vary.update(("Cookie", "Accept"))
+    response.vary.update(vary)
     return response
 
 
@@ -252,17 +253,15 @@ def show(consent_id: str) -> Response:
         if as_json:
             response = jsonify(error="no receipt for this id in this browser")
             response.status_code = 404
-            return _private(response)
+            return private(response, VARY)
         abort(404)
     if as_json:
         response = make_response(json.dumps(receipt, ensure_ascii=False, indent=2))
         response.mimetype = "application/json"
         if request.args.get("format") == "json":
-            response.headers["Content-Disposition"] = (
-                'attachment; filename="samtykkekvittering.json"'
-            )
-        return _private(response)
+            response.headers["Content-Disposition"] = f'attachment; filename="{DOWNLOAD_NAME}"'
+        return private(response, VARY)
     html = render_template(
         "receipt.html", receipt=receipt, methods=METHOD_LABELS, langs=LANG_LABELS
     )
-    return _private(make_response(html))
+    return private(make_response(html), VARY)

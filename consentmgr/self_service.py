@@ -167,13 +167,6 @@ def _is_pair(value: Any) -> bool:
     return isinstance(value, list | tuple) and len(value) == 2 and isinstance(value[0], str)
 
 
-def _private(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Robots-Tag"] = "noindex"
-    response.vary.add("Cookie")
-    return response
-
-
 def category_names() -> dict[str, str]:
     """Category ids by their bokmål names in the current policy, for the page."""
     return {c["id"]: c["texts"]["nb"]["name"] for c in current_policy().categories}
@@ -195,7 +188,7 @@ def show() -> Response:
         flatten=flatten,
         erase_token=erase_token(consent_id) if consent_id else None,
     )
-    return _private(make_response(html))
+    return receipts.private(make_response(html))
 
 
 @bp.get("/mine-data.json")
@@ -210,7 +203,7 @@ def download() -> Response:
     response = make_response(json.dumps(data, ensure_ascii=False, indent=2))
     response.mimetype = "application/json"
     response.headers["Content-Disposition"] = f'attachment; filename="{DOWNLOAD_NAME}"'
-    return _private(response)
+    return receipts.private(response)
 
 
 @bp.post("/mine-data/slett")
@@ -231,4 +224,4 @@ def erase() -> Response:
         )
     )
     consent_cookie.clear_cookie(current_app, response)
-    return _private(response)
+    return receipts.private(response)
