@@ -33,8 +33,9 @@ def start(db: sqlite_utils.Database, username: str, address: str | None, now: fl
     token = secrets.token_urlsafe(32)
     with immediate(db):
         db.execute(
-            "delete from admin_sessions where last_seen < ? or created < ?",
-            [now - MAX_AGE_SECONDS, now - MAX_AGE_SECONDS],
+            # last_seen never precedes created: a session this old is past its maximum age.
+            "delete from admin_sessions where created < ?",
+            [now - MAX_AGE_SECONDS],
         )
         db.execute(
             "insert into admin_sessions (token_hash, username, created, last_seen, client)"

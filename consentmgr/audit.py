@@ -35,7 +35,6 @@ def record(
     username: str | None,
     address: str | None,
     detail: str = "",
-    now: datetime | None = None,
 ) -> None:
     """Append one entry; ``address`` is the raw client address and is truncated here."""
     if action not in ACTIONS:
@@ -43,7 +42,7 @@ def record(
     db.execute(
         "insert into audit (ts, username, action, detail, client) values (?, ?, ?, ?, ?)",
         [
-            (now or datetime.now(UTC)).isoformat(timespec="seconds"),
+            datetime.now(UTC).isoformat(timespec="seconds"),
             username,
             action,
             detail,
@@ -51,12 +50,3 @@ def record(
         ],
     )
     flush_if_durable(db)
-
-
-def recent(db: sqlite_utils.Database, limit: int = 50) -> list[dict]:
-    """The newest entries first."""
-    cursor = db.execute(
-        "select ts, username, action, detail, client from audit order by id desc limit ?", [limit]
-    )
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor]

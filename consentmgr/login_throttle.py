@@ -19,8 +19,12 @@ from .db import immediate
 from .visitor import ip_prefix
 
 
+def _user_key(username: str) -> str:
+    return f"user:{username.lower()[:64]}"
+
+
 def keys(username: str, address: str | None) -> list[str]:
-    return [f"user:{username.lower()[:64]}", f"net:{ip_prefix(address) or 'unknown'}"]
+    return [_user_key(username), f"net:{ip_prefix(address) or 'unknown'}"]
 
 
 def retry_after(
@@ -50,4 +54,4 @@ def record_failure(db: sqlite_utils.Database, keys: list[str], window: float, no
 def clear(db: sqlite_utils.Database, username: str) -> None:
     """After a successful sign-in, the username's earlier failures no longer count."""
     with immediate(db):
-        db.execute("delete from login_failures where key = ?", [f"user:{username.lower()[:64]}"])
+        db.execute("delete from login_failures where key = ?", [_user_key(username)])

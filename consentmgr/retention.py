@@ -13,6 +13,9 @@ needed. Two clocks apply:
 ``consentmgr purge`` runs both (``--dry-run`` counts without changing
 anything); the background thread runs :func:`housekeeping` every hour, which
 purges, prunes and makes sure the log's head was checkpointed within a day.
+
+:func:`erase` is the same deletion at once, for one consent id, on request
+(the visitor's ``/mine-data`` or an admin).
 """
 
 from __future__ import annotations
@@ -44,6 +47,16 @@ def purge(app: Flask, db: sqlite_utils.Database, now: datetime, *, dry_run: bool
         decisions_before,
         outbox_before,
     )
+
+
+def erase(db: sqlite_utils.Database, consent_id: str, now: datetime) -> tuple[int, outbox.Erased]:
+    """Erase one consent id: its gateway items, then its decisions' personal fields.
+
+    The outbox goes first: if the log step then fails, a retry still finds the
+    id. Returns how many decisions were blanked, and what became of the hits.
+    """
+    hits = outbox.erase_visitor(db, consent_id, now.timestamp())
+    return consent_log.erase(db, consent_id, now), hits
 
 
 def housekeeping(app: Flask, db: sqlite_utils.Database, now: datetime) -> Purged:

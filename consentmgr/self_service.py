@@ -45,7 +45,7 @@ from flask import (
 )
 from itsdangerous import BadData, URLSafeTimedSerializer
 
-from . import consent_cookie, consent_log, outbox, receipts, sealed
+from . import consent_cookie, consent_log, outbox, receipts, retention, sealed
 from .config import signing_keys
 from .consent_gate import current_policy
 from .db import get_db
@@ -214,10 +214,7 @@ def erase() -> Response:
     if consent_id:
         check_erase_token(request.form.get("token", ""), consent_id)
         db = get_db()
-        now = datetime.now(UTC)
-        # The outbox first: if the log step then fails, a retry still finds the id.
-        hits = outbox.erase_visitor(db, consent_id, now.timestamp())
-        erased = consent_log.erase(db, consent_id, now)
+        erased, hits = retention.erase(db, consent_id, datetime.now(UTC))
     response = make_response(
         render_template(
             "mine_data_erased.html", had_id=consent_id is not None, erased=erased, hits=hits

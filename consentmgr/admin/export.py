@@ -61,9 +61,9 @@ def _query(start: date, end: date) -> tuple[str, list]:
     return sql + " order by ts, seq", params
 
 
-def rows_as_csv(path: str, synchronous: str, sql: str, params: list) -> Iterator[str]:
+def rows_as_csv(sql: str, params: list) -> Iterator[str]:
     """CSV text for the query, chunk by chunk, from a connection of its own."""
-    conn = db.connect(path, synchronous)
+    conn = db.open_for(current_app)
     try:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
@@ -88,11 +88,8 @@ def export() -> Response:
         if request.args.get(key):
             detail += f", {key} {request.args[key]}"
     audit.record(db.get_db(), "export", g.admin, request.remote_addr, detail)
-    body = rows_as_csv(
-        str(db.database_path(current_app)), current_app.config["SQLITE_SYNCHRONOUS"], sql, params
-    )
     return Response(
-        stream_with_context(body),
+        stream_with_context(rows_as_csv(sql, params)),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="decisions-{start}-{end}.csv"'},
     )

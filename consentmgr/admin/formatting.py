@@ -14,10 +14,6 @@ def percent(rate: float | None) -> str:
     return "–" if rate is None else f"{rate * 100:.1f}\u00a0%"
 
 
-def share(part: int, whole: int) -> str:
-    return percent(part / whole if whole else None)
-
-
 def epoch(value: float | None) -> str:
     if value is None:
         return "–"
@@ -41,7 +37,6 @@ def duration(seconds: float | None) -> str:
 FILTERS = {
     "thousands": count,
     "percent": percent,
-    "share": share,
     "utc_time": epoch,
     "duration": duration,
 }

@@ -22,7 +22,7 @@ from flask import (
     url_for,
 )
 
-from .. import audit, consent_log, outbox, policy
+from .. import audit, consent_log, policy, retention
 from ..db import get_db
 from .blueprint import bp
 
@@ -101,10 +101,7 @@ def erase(consent_id: str) -> Response:
     rows = consent_log.history(db, consent_id)
     if not rows:
         abort(404)
-    now = datetime.now(UTC)
-    # The outbox first: if the log step then fails, a retry still finds the id.
-    hits = outbox.erase_visitor(db, consent_id, now.timestamp())
-    consent_log.erase(db, consent_id, now)
+    _, hits = retention.erase(db, consent_id, datetime.now(UTC))
     audit.record(db, "erase", g.admin, request.remote_addr, "erased " + _seqs(rows))
     flash(
         f"Erased {_seqs(rows)}: the consent id, page, browser and network are blank;"
