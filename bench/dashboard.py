@@ -29,7 +29,8 @@ from pathlib import Path
 
 import realistic_data
 
-from consentmgr import admins, create_app
+from consentmgr import create_app
+from consentmgr.admin import accounts as admins
 from consentmgr.db import connect
 
 PASSWORD = secrets.token_urlsafe(18)

@@ -32,8 +32,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import sqlite_utils
 
-from consentmgr import consent_log, policy
-from consentmgr.gateway_stats import TARGET_CATEGORY
+from consentmgr.consent import log as consent_log
+from consentmgr.consent import policy
+from consentmgr.gateway.counters import TARGET_CATEGORY
 
 LANG_WEIGHTS = {"nb": 0.72, "en": 0.19, "nn": 0.09}
 METHOD_WEIGHTS = {

@@ -10,27 +10,14 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import (
-    admin,
-    banner,
-    cli,
-    config,
-    consent_api,
-    csrf,
-    db,
-    deliver,
-    demo,
-    errors,
-    health,
-    matomo_gateway,
-    meta_gateway,
-    migrations,
-    policy,
-    privacy_page,
-    receipts,
-    security_headers,
-    self_service,
-)
+from . import admin, cli, config, db, migrations
+from .consent import api as consent_api
+from .consent import banner, policy
+from .gateway import deliver
+from .gateway.matomo import endpoint as matomo_gateway
+from .gateway.meta import endpoint as meta_gateway
+from .proof import privacy_page, receipts, self_service
+from .web import csrf, demo, errors, health, security_headers
 
 ROOT = Path(__file__).resolve().parent.parent
 

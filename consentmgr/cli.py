@@ -17,18 +17,12 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from . import (
-    admin_cli,
-    backup,
-    checkpoints,
-    config,
-    db,
-    deliver,
-    gateway_stats,
-    migrations,
-    outbox,
-    privacy_cli,
-)
+from . import config, db, migrations
+from .admin import cli as admin_cli
+from .gateway import counters as gateway_stats
+from .gateway import deliver, outbox
+from .proof import backup, checkpoints
+from .proof import cli as privacy_cli
 
 
 @click.command("init")
@@ -225,7 +219,7 @@ class _Group(FlaskGroup):
     """The console script's group: a config or policy error is a message, not a traceback."""
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
-        from .policy import PolicyError
+        from .consent.policy import PolicyError
 
         try:
             return super().invoke(ctx)
@@ -233,7 +227,7 @@ class _Group(FlaskGroup):
             raise click.ClickException(str(e)) from None
 
     def get_command(self, ctx: click.Context, name: str):  # type: ignore[override]
-        from .policy import PolicyError
+        from .consent.policy import PolicyError
 
         try:
             return super().get_command(ctx, name)

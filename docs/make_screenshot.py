@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import realistic_data  # noqa: E402
 
-from consentmgr import admins, create_app  # noqa: E402
+from consentmgr import create_app  # noqa: E402
+from consentmgr.admin import accounts as admins  # noqa: E402
 from consentmgr.db import connect  # noqa: E402
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 
-from consentmgr import admins
+from consentmgr.admin import accounts as admins
 
 PASSWORD = "a long enough password"
 

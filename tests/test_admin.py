@@ -22,9 +22,11 @@ from admin_support import (
 from conftest import make_config
 from helpers import ACCEPT_ALL, post_decision
 
-from consentmgr import consent_log, create_app, outbox
-from consentmgr.consent_log import Decision
+from consentmgr import create_app
+from consentmgr.consent import log as consent_log
+from consentmgr.consent.log import Decision
 from consentmgr.db import connect
+from consentmgr.gateway import outbox
 
 ROUTE_ARGS = {"consent_id": "abc"}
 
@@ -350,7 +352,7 @@ def test_outbox_page_shows_dead_items_and_retries_one(signed_in, database):
 
 
 def test_gateway_chart_stacks_every_outcome_of_every_target(signed_in, database):
-    from consentmgr import gateway_stats
+    from consentmgr.gateway import counters as gateway_stats
 
     today = gateway_stats.today()
     for target, outcome, n in (
@@ -419,7 +421,7 @@ def fill_history(app, database, tmp_path):
     import json
     import random
 
-    from consentmgr import policy
+    from consentmgr.consent import policy
 
     current = app.extensions["consentmgr.policy"]
     content = copy.deepcopy(current.content)

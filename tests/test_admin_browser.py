@@ -17,9 +17,10 @@ import pytest
 from admin_support import PASSWORD, create_admin
 from playwright.sync_api import Page, expect
 
-from consentmgr import consent_log, outbox
-from consentmgr.consent_log import Decision
+from consentmgr.consent import log as consent_log
+from consentmgr.consent.log import Decision
 from consentmgr.db import connect
+from consentmgr.gateway import outbox
 
 pytestmark = pytest.mark.browser
 

@@ -2,7 +2,7 @@
 
 from admin_support import login
 
-from consentmgr import admins
+from consentmgr.admin import accounts as admins
 
 
 def test_create_admin_asks_twice_and_the_account_signs_in(runner, client, database):

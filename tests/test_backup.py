@@ -93,7 +93,7 @@ def test_a_copy_whose_log_does_not_verify_is_kept_apart_and_fails(app, database,
 
 
 def test_check_finds_a_damaged_copy(app, runner, tmp_path):
-    from consentmgr import backup
+    from consentmgr.proof import backup
 
     client = app.test_client()
     for _ in range(200):

@@ -18,8 +18,8 @@ from playwright.sync_api import Page, expect
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
-from consentmgr import consent_cookie
-from consentmgr.consent_cookie import Consent
+from consentmgr.consent import cookie as consent_cookie
+from consentmgr.consent.cookie import Consent
 
 pytestmark = pytest.mark.browser
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import make_config
 
-from consentmgr import banner, create_app, policy
+from consentmgr import create_app
+from consentmgr.consent import banner, policy
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a visitor downloads: banner, policy texts, Matomo tracker and fbq shim.
@@ -75,7 +76,7 @@ def test_cookie_patterns_become_anchored_regexps(client):
 
 
 def test_policy_texts_are_html_escaped(tmp_path):
-    content = json.loads((ROOT / "consentmgr" / "policy.json").read_text())
+    content = json.loads((ROOT / "consentmgr" / "consent" / "policy.json").read_text())
     content["texts"]["nb"]["intro"] = 'Les <b>dette</b> & "mer"'
     content["categories"][1]["texts"]["nb"]["purpose"] = "<img src=x onerror=alert(1)>"
     path = tmp_path / "instance" / "policy.json"
@@ -133,7 +134,7 @@ def test_bodies_are_built_once_and_identical_across_apps(tmp_path, client):
 
 
 def test_etag_changes_with_the_policy(tmp_path, client):
-    content = json.loads((ROOT / "consentmgr" / "policy.json").read_text())
+    content = json.loads((ROOT / "consentmgr" / "consent" / "policy.json").read_text())
     content["texts"]["en"]["title"] = "Your privacy"
     path = tmp_path / "changed" / "policy.json"
     path.parent.mkdir(parents=True)

@@ -2,7 +2,7 @@
 
 import re
 
-from consentmgr.charts import PLOT_H, Series, legend, nice_max, rate_lines, stacked_bars
+from consentmgr.admin.charts import PLOT_H, Series, legend, nice_max, rate_lines, stacked_bars
 
 
 def test_nice_max_rounds_up_to_1_2_5():

@@ -83,7 +83,7 @@ def test_test_config_is_validated_too(tmp_path):
 def test_bad_policy_file_is_reported(tmp_path):
     bad = tmp_path / "policy.json"
     bad.write_text('{"categories": []}')
-    from consentmgr.policy import PolicyError
+    from consentmgr.consent.policy import PolicyError
 
     with pytest.raises(PolicyError, match="texts"):
         create_app(make_config(tmp_path, POLICY_FILE=str(bad)))

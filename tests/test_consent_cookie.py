@@ -6,8 +6,9 @@ from helpers import ACCEPT_ALL, post_decision
 from itsdangerous import URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode
 
-from consentmgr import consent_cookie, create_app
-from consentmgr.consent_cookie import Consent
+from consentmgr import create_app
+from consentmgr.consent import cookie as consent_cookie
+from consentmgr.consent.cookie import Consent
 
 OTHER_KEY = "another-secret-key-that-is-long-enough-987654321"
 
@@ -104,7 +105,7 @@ def test_key_rotation(tmp_path, config):
 def write_policy(tmp_path, name, change):
     from importlib import resources
 
-    content = json.loads(resources.files("consentmgr").joinpath("policy.json").read_text())
+    content = json.loads(resources.files("consentmgr.consent").joinpath("policy.json").read_text())
     change(content)
     path = tmp_path / name
     path.write_text(json.dumps(content, ensure_ascii=False))

@@ -5,7 +5,8 @@ import pytest
 from conftest import make_config
 from helpers import ACCEPT_ALL, REJECT_ALL, SITE, count, post_decision
 
-from consentmgr import consent_log, create_app
+from consentmgr import create_app
+from consentmgr.consent import log as consent_log
 
 
 def decide_many(config, n, barrier):

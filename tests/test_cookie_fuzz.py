@@ -4,7 +4,7 @@ from helpers import ACCEPT_ALL, post_decision
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consentmgr import consent_cookie
+from consentmgr.consent import cookie as consent_cookie
 
 ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.="%{}:, '
 

@@ -11,7 +11,8 @@ import pytest
 from helpers import deliver
 from playwright.sync_api import expect
 
-from consentmgr import meta_event, sealed
+from consentmgr.gateway import sealed
+from consentmgr.gateway.meta import event as meta_event
 
 pytestmark = pytest.mark.browser
 

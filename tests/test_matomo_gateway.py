@@ -19,7 +19,7 @@ from helpers import (
 )
 from werkzeug import Response
 
-from consentmgr import gateway_stats
+from consentmgr.gateway import counters as gateway_stats
 
 TOKEN = MATOMO_TOKEN
 UA = "Mozilla/5.0 (X11; Linux x86_64) Chrome/130.0 Safari/537.36"
@@ -107,7 +107,7 @@ def test_tampered_or_stale_cookie_is_no_consent(tmp_path, gw, gw_client, matomo,
     policy = tmp_path / "policy.json"
     from importlib import resources
 
-    content = json.loads(resources.files("consentmgr").joinpath("policy.json").read_text())
+    content = json.loads(resources.files("consentmgr.consent").joinpath("policy.json").read_text())
     content["categories"][1]["vendors"].append({"id": "other", "name": "Other"})
     policy.write_text(json.dumps(content))
     changed = gateway_app(tmp_path, matomo.url_for("/"), POLICY_FILE=str(policy)).test_client()
@@ -373,7 +373,7 @@ def test_old_items_die_instead_of_being_sent_late(gw, gw_client, matomo, databas
 
 
 def test_leases_stop_two_deliverers_sending_the_same_rows(gw, gw_client, database):
-    from consentmgr import outbox
+    from consentmgr.gateway import outbox
 
     post_decision(gw_client, ACCEPT_ALL)
     for _ in range(3):
@@ -388,7 +388,7 @@ def test_leases_stop_two_deliverers_sending_the_same_rows(gw, gw_client, databas
 
 
 def test_forget_visitor_deletes_only_pending(gw, gw_client, database):
-    from consentmgr import outbox
+    from consentmgr.gateway import outbox
 
     post_decision(gw_client, ACCEPT_ALL)
     hit(gw_client)
@@ -398,7 +398,8 @@ def test_forget_visitor_deletes_only_pending(gw, gw_client, database):
 
 
 def test_items_erased_while_being_sent_are_not_counted_dead(gw, gw_client, database):
-    from consentmgr import gateway_stats, outbox
+    from consentmgr.gateway import counters as gateway_stats
+    from consentmgr.gateway import outbox
 
     post_decision(gw_client, ACCEPT_ALL)
     hit(gw_client)

@@ -8,7 +8,9 @@ from conftest import make_config
 from helpers import ACCEPT_ALL, SITE, count, database_bytes, deliver, post_decision
 from werkzeug import Response
 
-from consentmgr import create_app, gateway_stats, meta_event
+from consentmgr import create_app
+from consentmgr.gateway import counters as gateway_stats
+from consentmgr.gateway.meta import event as meta_event
 
 PIXEL = "123456789012345"
 TOKEN = "EAAB-meta-access-token"

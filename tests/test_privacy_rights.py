@@ -12,23 +12,16 @@ from conftest import make_config
 from helpers import ACCEPT_ALL, REJECT_ALL, SITE, post_decision
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from consentmgr import (
-    checkpoints,
-    consent_log,
-    create_app,
-    deliver,
-    gateway_stats,
-    outbox,
-    privacy_page,
-    receipts,
-    retention,
-    self_service,
-)
+from consentmgr import create_app
 from consentmgr.config import ConfigError
+from consentmgr.consent import log as consent_log
 from consentmgr.db import connect
+from consentmgr.gateway import counters as gateway_stats
+from consentmgr.gateway import deliver, outbox
+from consentmgr.proof import checkpoints, privacy_page, receipts, retention, self_service
 
 ROOT = Path(__file__).resolve().parent.parent
-STATEMENT = ROOT / "consentmgr" / "personvernerklaering.txt"
+STATEMENT = ROOT / "consentmgr" / "proof" / "personvernerklaering.txt"
 # The statement's section titles, as written in the source text, in order.
 STATEMENT_HEADINGS = [
     "Personvernerklæring",
@@ -188,7 +181,7 @@ def test_statement_parser_rules():
 
 
 def reworded_policy(folder: Path) -> str:
-    content = json.loads((ROOT / "consentmgr" / "policy.json").read_text(encoding="utf-8"))
+    content = json.loads((ROOT / "consentmgr" / "consent" / "policy.json").read_text(encoding="utf-8"))
     content["categories"][1]["texts"]["nb"]["purpose"] = NEW_PURPOSE
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "reworded.json"

@@ -25,8 +25,10 @@ from flask import (
     url_for,
 )
 
-from .. import admin_sessions, admins, audit, login_throttle
 from ..db import get_db
+from . import accounts as admins
+from . import audit, login_throttle
+from . import sessions as admin_sessions
 from .blueprint import bp
 from .forms import LoginForm
 

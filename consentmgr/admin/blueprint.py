@@ -18,8 +18,9 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException
 
-from .. import admin_sessions, audit
 from ..db import get_db
+from . import audit
+from . import sessions as admin_sessions
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 
 from flask import Response, current_app, render_template, request
 
-from .. import forwarding_check, outbox, policy_history, stats
-from ..consent_gate import current_policy
+from ..consent import policy_history
+from ..consent.gate import current_policy
+from ..consent.policy import LANGS
 from ..db import get_db
-from ..gateway_stats import TARGET_CATEGORY
-from ..policy import LANGS
-from . import period
+from ..gateway import forwarding_check, outbox
+from ..gateway.counters import TARGET_CATEGORY
+from . import period, stats
 from .blueprint import bp
 from .dashboard_charts import METHOD_LABELS, decisions_chart, gateway_chart, optin_chart
 

@@ -6,8 +6,8 @@ from collections import Counter
 
 from markupsafe import Markup
 
-from ..charts import Series, legend, rate_lines, stacked_bars
-from ..stats import Summary
+from .charts import Series, legend, rate_lines, stacked_bars
+from .stats import Summary
 
 METHOD_LABELS = {
     "accept_all": "Accept all",

@@ -15,8 +15,9 @@ from datetime import date, timedelta
 
 from flask import Response, abort, current_app, g, request, stream_with_context
 
-from .. import audit, db
-from ..policy import LANGS
+from .. import db
+from ..consent.policy import LANGS
+from . import audit
 from .blueprint import bp
 
 COLUMNS = (

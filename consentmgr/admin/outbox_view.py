@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 
-from .. import audit, outbox, stats
 from ..db import get_db
+from ..gateway import outbox
+from . import audit, stats
 from .blueprint import bp
 from .dashboard import gateway_health
 from .dashboard_charts import gateway_chart

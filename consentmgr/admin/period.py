@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from ..policy import LANGS
-from ..stats import Filters
+from ..consent.policy import LANGS
+from .stats import Filters
 
 PERIODS = ("7", "30", "90")
 DEFAULT_PERIOD = "30"

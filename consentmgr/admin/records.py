@@ -22,8 +22,11 @@ from flask import (
     url_for,
 )
 
-from .. import audit, consent_log, policy, retention
+from ..consent import log as consent_log
+from ..consent import policy
 from ..db import get_db
+from ..proof import retention
+from . import audit
 from .blueprint import bp
 
 MAX_ID_LENGTH = 128

@@ -1,0 +1,40 @@
+"""Daily aggregates of decisions, kept up to date on every write.
+
+Statistics read these small tables instead of scanning the log, so the
+console stays fast however long the log grows, and erasing or purging a
+decision's personal fields never changes a figure.
+
+* ``daily_decisions``: day x version x lang x method -> decisions
+* ``daily_consent``: day x version x lang x method x category x granted -> decisions
+* ``daily_pages``: day x page -> decisions
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import sqlite_utils
+
+if TYPE_CHECKING:
+    from .log import Decision
+
+
+def count_decision(db: sqlite_utils.Database, day: str, decision: Decision) -> None:
+    """Add one decision to the aggregates. Call inside the log's transaction."""
+    key = [day, decision.version, decision.lang, decision.method]
+    db.execute(
+        "insert into daily_decisions (day, version, lang, method, count) values (?, ?, ?, ?, 1)"
+        " on conflict do update set count = count + 1",
+        key,
+    )
+    db.conn.executemany(
+        "insert into daily_consent (day, version, lang, method, category, granted, count)"
+        " values (?, ?, ?, ?, ?, ?, 1) on conflict do update set count = count + 1",
+        [[*key, category, int(granted)] for category, granted in decision.choices.items()],
+    )
+    if decision.page:
+        db.execute(
+            "insert into daily_pages (day, page, count) values (?, ?, 1)"
+            " on conflict do update set count = count + 1",
+            [day, decision.page],
+        )

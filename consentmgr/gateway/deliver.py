@@ -1,0 +1,183 @@
+"""The deliverer: moves outbox rows to their upstreams.
+
+It runs as a background thread in every app process by default (started by
+the process's first request) and as ``consentmgr deliver`` for deployments
+that prefer a separate process. Leases in the outbox make any mix of the two
+safe. Each pass: expire rows too old to send, then for each target claim due
+rows in batches, send them, and record the outcome row by row.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import requests
+import sqlite_utils
+from flask import Flask
+
+from ..db import open_for
+from ..proof import retention
+from . import outbox, upstream
+from .matomo import upstream as matomo_upstream
+from .meta import upstream as meta_upstream
+
+log = logging.getLogger(__name__)
+
+TARGETS = [matomo_upstream, meta_upstream]
+PRUNE_EVERY_SECONDS = 3600.0
+EXTENSION = "consentmgr.deliverer"  # app.extensions key of the running thread
+
+
+@dataclass
+class Report:
+    delivered: dict[str, int] = field(default_factory=dict)
+    retried: dict[str, int] = field(default_factory=dict)
+    dead: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, bucket: dict[str, int], target: str, n: int) -> None:
+        if n:
+            bucket[target] = bucket.get(target, 0) + n
+
+
+def owner_id() -> str:
+    return f"{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _day(now: float) -> str:
+    return datetime.fromtimestamp(now, UTC).date().isoformat()
+
+
+def deliver_target(
+    app: Flask,
+    db: sqlite_utils.Database,
+    http: requests.Session,
+    target,
+    owner: str,
+    report: Report,
+) -> None:
+    """Send every due row of one target, one batch after another."""
+    now = time.time()
+    report.add(
+        report.dead,
+        target.NAME,
+        outbox.expire(db, target.NAME, target.max_age_seconds(app), now, _day(now)),
+    )
+    if not target.configured(app):
+        return
+    while True:
+        items = outbox.claim(db, target.NAME, target.BATCH, owner, now)
+        if not items:
+            return
+        outcome = target.send(app, http, items)
+        done = time.time()
+        day = _day(done)
+        report.add(
+            report.delivered, target.NAME, outbox.delivered(db, outcome.delivered, owner, done, day)
+        )
+        outbox.dead(db, outcome.dead, owner, done, day)
+        report.add(report.dead, target.NAME, len(outcome.dead))
+        outbox.failed(db, outcome.retry, owner, outcome.error, done, day, permanent=False)
+        report.add(report.retried, target.NAME, len(outcome.retry))
+        if outcome.error:
+            report.errors.append(f"{target.NAME}: {outcome.error}")
+        if outcome.retry:
+            return  # the upstream is struggling: leave the rest for the next pass
+
+
+def deliver_once(
+    app: Flask, db: sqlite_utils.Database | None = None, http: requests.Session | None = None
+) -> Report:
+    """One pass over every target; what a cron job or ``deliver --once`` runs.
+
+    The background thread passes its own database connection and HTTP session,
+    so connections to the upstreams are kept alive from one pass to the next.
+    """
+    report = Report()
+    owner = owner_id()
+    with ExitStack() as owned:
+        if db is None:
+            db = open_for(app)
+            owned.callback(db.close)
+        if http is None:
+            http = owned.enter_context(upstream.session())
+        for target in TARGETS:
+            deliver_target(app, db, http, target, owner, report)
+    return report
+
+
+class Deliverer(threading.Thread):
+    """A daemon thread that delivers whenever woken and at least every interval."""
+
+    def __init__(self, app: Flask) -> None:
+        super().__init__(name="consentmgr-deliverer", daemon=True)
+        self.app = app
+        self.woken = threading.Event()
+        self.stopped = threading.Event()
+        self.last_prune = 0.0
+
+    def wake(self) -> None:
+        self.woken.set()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.woken.set()
+
+    def run(self) -> None:
+        db = open_for(self.app)
+        interval = self.app.config["DELIVER_INTERVAL_SECONDS"]
+        try:
+            with upstream.session() as http:
+                while not self.stopped.is_set():
+                    self.woken.clear()
+                    try:
+                        deliver_once(self.app, db, http)
+                        self.prune(db)
+                    except Exception:  # keep delivering after any single failure
+                        log.exception("delivery pass failed")
+                    self.woken.wait(interval)
+        finally:
+            db.close()
+
+    def prune(self, db: sqlite_utils.Database) -> None:
+        """Hourly: retention (decisions and outbox) and a checkpoint if the last is a day old."""
+        now = time.time()
+        if now - self.last_prune >= PRUNE_EVERY_SECONDS:
+            retention.housekeeping(self.app, db, datetime.fromtimestamp(now, UTC))
+            self.last_prune = now
+
+
+def init_app(app: Flask) -> None:
+    """Start the background deliverer with this process's first request."""
+    if not app.config["DELIVER_IN_BACKGROUND"]:
+        return
+    lock = threading.Lock()
+
+    def alive() -> bool:
+        thread = app.extensions.get(EXTENSION)
+        return thread is not None and thread.is_alive()
+
+    def ensure_started() -> None:
+        if alive():
+            return
+        with lock:
+            if not alive():
+                thread = Deliverer(app)
+                thread.start()
+                app.extensions[EXTENSION] = thread
+
+    app.before_request(ensure_started)
+
+
+def wake(app: Flask) -> None:
+    """Tell the background deliverer, if this process runs one, that a hit is queued."""
+    thread = app.extensions.get(EXTENSION)
+    if thread is not None:
+        thread.wake()

@@ -1,0 +1,1 @@
+"""Matomo: ``/matomo.php`` in, cleaned hits out to the Tracking API."""

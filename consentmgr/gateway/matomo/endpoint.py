@@ -1,0 +1,96 @@
+"""The first-party Matomo endpoint: ``/matomo.php`` (and ``/piwik.php``).
+
+This is the *hit* flow's front door. The visitor is answered at once; a hit
+reaches Matomo only if the signed consent cookie grants ``analytics``:
+
+    tracker -> /matomo.php -> consent_gate -> outbox -> deliver -> matomo_upstream
+
+Without consent the hit is counted and forgotten; nothing about it is kept.
+With consent it is cleaned (``matomo_hit``), sealed (``sealed``) and committed
+to the outbox before the 204 is sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+
+from flask import Blueprint, Response, current_app, request
+
+from ...consent.gate import consent_for
+from ...db import get_db
+from ...web import scripts
+from ...web.errors import ApiError
+from .. import counters as gateway_stats
+from .. import deliver, outbox, sealed
+from . import hit as matomo_hit
+
+bp = Blueprint("matomo_gateway", __name__)
+
+TARGET = "matomo"
+MAX_BODY = 64 * 1024
+GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+
+
+def answer(image: bool) -> Response:
+    if image:
+        return Response(GIF, mimetype="image/gif", headers={"Cache-Control": "no-store"})
+    return Response(status=204, headers={"Cache-Control": "no-store"})
+
+
+def reject(status: int, message: str, hits: int = 1) -> ApiError:
+    gateway_stats.count(get_db(), gateway_stats.today(), TARGET, "rejected_invalid", hits)
+    return ApiError(status, message)
+
+
+@bp.route("/matomo.php", methods=["GET", "POST"])
+@bp.route("/piwik.php", methods=["GET", "POST"])
+def track() -> Response:
+    if (request.content_length or 0) > MAX_BODY:
+        raise reject(413, f"request body is larger than {MAX_BODY} bytes")
+    request.max_content_length = MAX_BODY
+    try:
+        hits = matomo_hit.parse(request.args.items(multi=True), request.get_data(cache=False))
+    except matomo_hit.TooMany as e:
+        raise reject(413, str(e)) from None
+    except matomo_hit.InvalidHit as e:
+        raise reject(400, str(e)) from None
+    except UnicodeDecodeError:
+        raise reject(400, "body is not UTF-8") from None
+
+    config = current_app.config
+    image = matomo_hit.wants_image(hits)
+    consent = consent_for("analytics")
+    if consent is None:
+        gateway_stats.count(
+            get_db(), gateway_stats.today(), TARGET, "dropped_no_consent", len(hits)
+        )
+        return answer(image)
+    if not config["MATOMO_URL"]:
+        return answer(image)
+
+    now = time.time()
+    language = request.headers.get("Accept-Language", "")
+    payloads = [
+        sealed.seal(
+            current_app,
+            matomo_hit.clean(
+                hit,
+                site_id=config["MATOMO_SITE_ID"],
+                client_ip=request.remote_addr or "",
+                user_agent=request.user_agent.string,
+                language=language,
+                accepted_at=now,
+            ),
+        )
+        for hit in hits
+    ]
+    outbox.enqueue(get_db(), TARGET, consent.id, payloads, now)
+    deliver.wake(current_app)
+    return answer(image)
+
+
+@bp.get("/matomo.js")
+def tracker() -> Response:
+    """The first-party tracker; it waits for analytics consent before doing anything."""
+    return scripts.serve("matomo.min.js")

@@ -1,0 +1,80 @@
+"""Sending queued hits to Matomo as bulk tracking requests.
+
+One POST to ``<MATOMO_URL>/matomo.php`` carries up to 100 hits and the
+server's ``token_auth`` (which makes Matomo accept ``cip`` and ``cdt``). A
+status code alone does not say the hits were tracked: Matomo answers
+``{"status": "success", "tracked": N, "invalid": M, "invalid_indices": [...]}``
+and only that body decides which hits are done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import requests
+from flask import Flask
+
+from .. import upstream
+from ..outbox import Item
+from ..upstream import Outcome
+from . import hit as matomo_hit
+
+NAME = "matomo"
+BATCH = 100
+
+
+def configured(app: Flask) -> bool:
+    return bool(app.config["MATOMO_URL"])
+
+
+def max_age_seconds(app: Flask) -> float:
+    return app.config["OUTBOX_MAX_AGE_HOURS"] * 3600.0
+
+
+def endpoint(app: Flask) -> str:
+    return app.config["MATOMO_URL"].rstrip("/") + "/matomo.php"
+
+
+def send(app: Flask, http: requests.Session, items: Sequence[Item]) -> Outcome:
+    def body(hits: list) -> dict:
+        data: dict = {"requests": [matomo_hit.query(pairs) for pairs in hits]}
+        if app.config["MATOMO_TOKEN_AUTH"]:
+            data["token_auth"] = app.config["MATOMO_TOKEN_AUTH"]
+        return data
+
+    return upstream.send_sealed(app, http, items, endpoint(app), body, judge)
+
+
+def judge(items: Sequence[Item], response: requests.Response) -> Outcome:
+    return upstream.http_failure(items, response) or read_reply(items, response)
+
+
+def read_reply(items: Sequence[Item], response: requests.Response) -> Outcome:
+    """Decide per hit from Matomo's bulk reply body."""
+    try:
+        reply = response.json()
+    except ValueError:
+        reply = None
+    if not isinstance(reply, dict) or "tracked" not in reply:
+        snippet = response.text[:200].strip() or "(empty body)"
+        return Outcome.all_retry(items, f"Matomo did not confirm tracking: {snippet}")
+    if reply.get("status") != "success":
+        return Outcome.all_retry(items, f"Matomo answered {reply}"[:500])
+    tracked, invalid = int(reply.get("tracked") or 0), int(reply.get("invalid") or 0)
+    if invalid == 0:
+        if tracked == 0:
+            return Outcome.all_retry(items, "Matomo tracked none of the hits")
+        return Outcome(delivered=list(items))
+    indices = reply.get("invalid_indices")
+    if not isinstance(indices, list):
+        return Outcome.all_dead(
+            items, f"Matomo rejected {invalid} of {len(items)} hits without saying which"
+        )
+    bad = {i for i in indices if isinstance(i, int)}
+    return Outcome(
+        delivered=[item for n, item in enumerate(items) if n not in bad],
+        dead=[
+            (item, "Matomo reported this hit invalid") for n, item in enumerate(items) if n in bad
+        ],
+        error=f"Matomo reported {invalid} invalid hits",
+    )

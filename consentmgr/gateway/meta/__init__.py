@@ -1,0 +1,1 @@
+"""Meta: ``/fb/events`` from the ``fbq()`` shim in, Conversions API events out."""

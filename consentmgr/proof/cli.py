@@ -1,0 +1,89 @@
+"""Commands for proof and retention: ``checkpoint``, ``purge`` and ``verify-receipt``.
+
+They are registered on the app by ``cli.init_app`` like every other command,
+so ``app.test_cli_runner()`` can run them. ``verify-log`` itself lives in
+``cli`` and checks the checkpoints these commands make.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from .. import db
+from . import checkpoints, receipts, retention
+
+
+def _app():
+    return current_app._get_current_object()  # noqa: SLF001
+
+
+@click.command("checkpoint")
+@click.option(
+    "--export",
+    is_flag=True,
+    help="Print the latest signed head as JSON, to keep outside the database.",
+)
+@with_appcontext
+def checkpoint_command(export: bool) -> None:
+    """Sign a checkpoint of the consent log's head (also made automatically)."""
+    database = db.get_db()
+    made = checkpoints.make(_app(), database, datetime.now(UTC))
+    if made is None:
+        click.echo("the consent log is empty: nothing to checkpoint", err=True)
+        sys.exit(1)
+    if export:
+        click.echo(json.dumps(checkpoints.export(made), separators=(", ", ": ")))
+        return
+    click.echo(f"checkpoint at seq {made.seq}: {made.chain_hash} (signed {made.ts})")
+
+
+@click.command("purge")
+@click.option(
+    "--dry-run", is_flag=True, help="Say what would be blanked and deleted; change nothing."
+)
+@with_appcontext
+def purge_command(dry_run: bool) -> None:
+    """Blank decision details past RETENTION_DAYS; delete outbox items past OUTBOX_KEEP_DAYS."""
+    app = _app()
+    done = retention.purge(app, db.get_db(), datetime.now(UTC), dry_run=dry_run)
+    blank, delete = ("would blank", "would delete") if dry_run else ("blanked", "deleted")
+    click.echo(
+        f"{blank} the personal details of {done.decisions} decisions from before"
+        f" {done.decisions_before:%Y-%m-%d %H:%M} UTC"
+        f" (RETENTION_DAYS = {app.config['RETENTION_DAYS']})"
+    )
+    click.echo(
+        f"{delete} {done.outbox_items} delivered or dead outbox items finished before"
+        f" {done.outbox_before:%Y-%m-%d %H:%M} UTC"
+        f" (OUTBOX_KEEP_DAYS = {app.config['OUTBOX_KEEP_DAYS']})"
+    )
+
+
+@click.command("verify-receipt")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@with_appcontext
+def verify_receipt_command(file) -> None:
+    """Check a consent receipt (JSON from /receipt/<id>) against the consent log."""
+    try:
+        receipt = json.load(file)
+    except ValueError as e:
+        raise click.ClickException(f"{file.name} is not JSON: {e}") from None
+    problems = receipts.verify(_app(), db.get_db(), receipt)
+    if problems:
+        for problem in problems:
+            click.echo(f"FAILED: {problem}", err=True)
+        sys.exit(1)
+    n = len(receipt["decisions"])
+    click.echo(
+        f"ok: the receipt for {receipt['consent_id']} ({n} decision{'s' if n != 1 else ''})"
+        " matches the log"
+    )
+
+
+COMMANDS = (checkpoint_command, purge_command, verify_receipt_command)

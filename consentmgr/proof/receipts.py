@@ -1,0 +1,268 @@
+"""Consent receipts: the visitor's own proof of what they were shown and what they chose.
+
+``GET /receipt/<id>`` lists every decision of one consent id with its time,
+policy version and revision, choices, method, language, the exact category
+texts that were shown (from ``policies``, so a later rewording does not
+change them) and the row's chain hash. HTML for people; JSON for
+``Accept: application/json`` or ``?format=json`` (a download). Only the
+browser whose signed consent cookie carries that id may see it; everyone else
+gets 404, so a receipt URL reveals nothing, not even whether the id exists.
+
+A receipt is evidence only if it can be checked later against the log:
+
+* it is signed (itsdangerous, its own salt) over each decision's seq, content
+  digest and chain hash, so neither the visitor nor anyone else can alter it
+  unnoticed;
+* each decision carries the latest signed checkpoint at or before it (see
+  ``checkpoints``), a copy of the chain's state held outside the database.
+
+``consentmgr verify-receipt FILE`` recomputes the digests and compares them,
+the chain hashes and the heads with the log. If someone edited a decision
+and recomputed the later hashes, the log's chain hash at the visitor's row no
+longer equals the one in the receipt, and the check fails.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlite_utils
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    make_response,
+    render_template,
+    request,
+)
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from ..config import signing_keys
+from ..consent import log as consent_log
+from ..consent.gate import current_consent
+from ..consent.policy import canonical, shown
+from ..db import get_db
+from . import checkpoints
+
+bp = Blueprint("receipts", __name__)
+
+SALT = "consentmgr.receipt.v1"
+FORMAT = 1
+DOWNLOAD_NAME = "samtykkekvittering.json"
+VARY = ("Cookie", "Accept")  # /receipt answers HTML or JSON by Accept
+METHOD_LABELS = {
+    "accept_all": "Godta alle",
+    "reject_all": "Avvis alle",
+    "custom": "Tilpasset valg",
+    "gpc": "Nettleserens personvernsignal (Global Privacy Control)",
+    "withdraw": "Samtykke trukket tilbake",
+}
+LANG_LABELS = {"nb": "bokmål", "nn": "nynorsk", "en": "engelsk"}
+
+
+def _serializer(app: Flask) -> URLSafeSerializer:
+    keys = signing_keys(app.config)
+    return URLSafeSerializer(keys, salt=SALT, serializer_kwargs={"sort_keys": True})
+
+
+def visitor_id() -> str | None:
+    """The consent id in this browser's signed cookie (expired still counts: it is theirs)."""
+    consent = current_consent(allow_expired=True)
+    return consent.id if consent else None
+
+
+def is_own(consent_id: str) -> bool:
+    own = visitor_id()
+    return own is not None and hmac.compare_digest(own.encode(), consent_id.encode())
+
+
+def categories_shown(
+    content: Mapping[str, Any] | None, lang: str, choices: Mapping[str, bool]
+) -> list[dict[str, Any]]:
+    """The category texts of one policy revision, in the language the visitor saw."""
+    if content is None:
+        return []
+    return [
+        {
+            "id": c["id"],
+            "required": bool(c.get("required")),
+            "granted": True if c.get("required") else bool(choices.get(c["id"])),
+            **{k: c["texts"][lang][k] for k in ("name", "purpose", "retention", "legal_basis")},
+            "vendors": [v.get("name", v["id"]) for v in c["vendors"]],
+        }
+        for c in content["categories"]
+    ]
+
+
+def _row_fields(decision: Mapping[str, Any]) -> dict[str, Any]:
+    """A receipt entry as the log row it claims to be, for ``consent_log.content_digest``."""
+    return {
+        "seq": decision["seq"],
+        "ts": decision["time"],
+        "version": decision["version"],
+        "revision": decision["revision"],
+        "choices": canonical(decision["choices"]).decode(),
+        "method": decision["method"],
+        "lang": decision["lang"],
+        "personal_digest": decision["personal_digest"],
+    }
+
+
+def entry(db: sqlite_utils.Database, row: Mapping[str, Any]) -> dict[str, Any]:
+    """One decision of a receipt: the row, the texts shown, and the head it was issued under."""
+    choices = json.loads(row["choices"])
+    head = checkpoints.latest(db, row["seq"])
+    return {
+        "seq": row["seq"],
+        "time": row["ts"],
+        "version": row["version"],
+        "revision": row["revision"],
+        "choices": choices,
+        "method": row["method"],
+        "lang": row["lang"],
+        "page": row["page"],
+        "personal_digest": row["personal_digest"],
+        "digest": consent_log.content_digest(row),
+        "chain_hash": row["chain_hash"],
+        "categories": categories_shown(
+            shown(db, row["version"], row["revision"]), row["lang"], choices
+        ),
+        "head": checkpoints.export(head) if head else None,
+    }
+
+
+def build(
+    app: Flask, db: sqlite_utils.Database, consent_id: str, now: datetime
+) -> dict[str, Any] | None:
+    """The signed receipt of one consent id, or None when the log holds nothing for it."""
+    rows = consent_log.history(db, consent_id)
+    if not rows:
+        return None
+    decisions = [entry(db, r) for r in rows]
+    issued = now.isoformat(timespec="seconds")
+    signed = {
+        "id": consent_id,
+        "issued": issued,
+        "rows": [[d["seq"], d["digest"], d["chain_hash"]] for d in decisions],
+    }
+    return {
+        "receipt": FORMAT,
+        "consent_id": consent_id,
+        "issued": issued,
+        "decisions": decisions,
+        "signature": _serializer(app).dumps(signed),
+    }
+
+
+def verify(app: Flask, db: sqlite_utils.Database, receipt: Any) -> list[str]:
+    """Check a receipt against the log; return what does not hold (empty: it verifies)."""
+    try:
+        signed = _serializer(app).loads(receipt["signature"])
+        decisions = receipt["decisions"]
+        listed = [[d["seq"], d["digest"], d["chain_hash"]] for d in decisions]
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return [
+            "the receipt's signature is missing or not valid: it was not issued by this service"
+        ]
+    if signed != {"id": receipt.get("consent_id"), "issued": receipt.get("issued"), "rows": listed}:
+        return ["the receipt's content differs from what was signed: it was altered"]
+
+    problems: list[str] = []
+    for d in decisions:
+        seq = d["seq"]
+        try:
+            claimed = _row_fields(d)
+        except (KeyError, TypeError, ValueError):
+            problems.append(f"decision seq {seq}: the receipt lacks fields needed to check it")
+            continue
+        if consent_log.content_digest(claimed) != d["digest"]:
+            problems.append(f"decision seq {seq}: its fields were altered after signing")
+            continue
+        row = _log_row(db, seq)
+        if row is None:
+            problems.append(f"decision seq {seq} is no longer in the log")
+            continue
+        changed = [k for k in claimed if claimed[k] != row[k]]
+        if changed:
+            problems.append(
+                f"decision seq {seq}: the log now says something else ({', '.join(changed)})"
+            )
+        if row["chain_hash"] != d["chain_hash"]:
+            problems.append(
+                f"decision seq {seq}: the log's chain hash differs from the receipt's;"
+                f" the log was changed at or before seq {seq} after the receipt was issued"
+            )
+        problems.extend(_check_head(app, db, seq, d.get("head")))
+    return problems
+
+
+def _log_row(db: sqlite_utils.Database, seq: int) -> dict[str, Any] | None:
+    cursor = db.execute("select * from decisions where seq = ?", [seq])
+    values = cursor.fetchone()
+    if values is None:
+        return None
+    return dict(zip([c[0] for c in cursor.description], values, strict=True))
+
+
+def _check_head(
+    app: Flask, db: sqlite_utils.Database, seq: int, head: Mapping[str, Any] | None
+) -> list[str]:
+    if not head:
+        return []
+    try:
+        signed = checkpoints.open_signed(app, head["signed"])
+    except (checkpoints.BadCheckpoint, KeyError, TypeError):
+        return [f"decision seq {seq}: the signed head in the receipt does not verify"]
+    at = db.execute("select chain_hash from decisions where seq = ?", [signed.seq]).fetchone()
+    if at is None or at[0] != signed.chain_hash:
+        return [
+            f"decision seq {seq}: the log no longer passes through the signed head"
+            f" at seq {signed.seq} that the receipt carries"
+        ]
+    return []
+
+
+def wants_json() -> bool:
+    if request.args.get("format") == "json":
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def private(response: Response, vary: tuple[str, ...] = ("Cookie",)) -> Response:
+    """One visitor's own data: never cached or indexed, and it depends on their cookie."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex"
+    response.vary.update(vary)
+    return response
+
+
+@bp.get("/receipt/<consent_id>")
+def show(consent_id: str) -> Response:
+    as_json = wants_json()
+    receipt = None
+    if is_own(consent_id):
+        receipt = build(current_app, get_db(), consent_id, datetime.now(UTC))
+    if receipt is None:
+        if as_json:
+            response = jsonify(error="no receipt for this id in this browser")
+            response.status_code = 404
+            return private(response, VARY)
+        abort(404)
+    if as_json:
+        response = make_response(json.dumps(receipt, ensure_ascii=False, indent=2))
+        response.mimetype = "application/json"
+        if request.args.get("format") == "json":
+            response.headers["Content-Disposition"] = f'attachment; filename="{DOWNLOAD_NAME}"'
+        return private(response, VARY)
+    html = render_template(
+        "receipt.html", receipt=receipt, methods=METHOD_LABELS, langs=LANG_LABELS
+    )
+    return private(make_response(html), VARY)

@@ -1,0 +1,68 @@
+"""Retention: personal details of decisions and copies of sent hits are not kept forever.
+
+The privacy statement promises that data is kept only as long as it is
+needed. Two clocks apply:
+
+* ``RETENTION_DAYS`` (default 400) for decisions: after it, a row's personal
+  fields (consent id, page, browser family, network) and salt are blanked,
+  exactly as on erasure. The row itself, its chain hash and the daily
+  aggregates stay, so the log still verifies and the statistics do not move.
+* ``OUTBOX_KEEP_DAYS`` for gateway items that were delivered or died: they
+  are deleted.
+
+``consentmgr purge`` runs both (``--dry-run`` counts without changing
+anything); the background thread runs :func:`housekeeping` every hour, which
+purges, prunes and makes sure the log's head was checkpointed within a day.
+
+:func:`erase` is the same deletion at once, for one consent id, on request
+(the visitor's ``/mine-data`` or an admin).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlite_utils
+from flask import Flask
+
+from ..consent import log as consent_log
+from ..gateway import outbox
+from . import checkpoints
+
+
+@dataclass(frozen=True)
+class Purged:
+    decisions: int
+    outbox_items: int
+    decisions_before: datetime
+    outbox_before: datetime
+
+
+def purge(app: Flask, db: sqlite_utils.Database, now: datetime, *, dry_run: bool = False) -> Purged:
+    """Blank decision details past RETENTION_DAYS and delete old finished outbox items."""
+    decisions_before = now - timedelta(days=app.config["RETENTION_DAYS"])
+    outbox_before = now - timedelta(days=app.config["OUTBOX_KEEP_DAYS"])
+    return Purged(
+        consent_log.purge(db, decisions_before, now, dry_run=dry_run),
+        outbox.prune(db, outbox_before.timestamp(), dry_run=dry_run),
+        decisions_before,
+        outbox_before,
+    )
+
+
+def erase(db: sqlite_utils.Database, consent_id: str, now: datetime) -> tuple[int, outbox.Erased]:
+    """Erase one consent id: its gateway items, then its decisions' personal fields.
+
+    The outbox goes first: if the log step then fails, a retry still finds the
+    id. Returns how many decisions were blanked, and what became of the hits.
+    """
+    hits = outbox.erase_visitor(db, consent_id, now.timestamp())
+    return consent_log.erase(db, consent_id, now), hits
+
+
+def housekeeping(app: Flask, db: sqlite_utils.Database, now: datetime) -> Purged:
+    """The background thread's hourly chores: retention, then a checkpoint if one is due."""
+    purged = purge(app, db, now)
+    checkpoints.ensure_recent(app, db, now)
+    return purged

@@ -1,0 +1,227 @@
+"""``/mine-data``: what consentmgr holds about this browser, as a download, and erasure.
+
+The visitor is identified only by the consent id in their signed cookie;
+there is no account, so the cookie is the key to the data and nothing else
+is asked for. What is held:
+
+* the decisions logged under that id, with their personal fields (page,
+  browser family, network prefix);
+* the gateway items queued for Matomo or Meta under that id. They are sealed
+  at rest (``sealed``) and opened here so the visitor sees what would be, or
+  was, sent.
+
+*Erase* blanks the personal fields of the id's decisions through
+``consent_log.erase`` (the rows stay, anonymous, so the chain still verifies
+and the daily aggregates are untouched), deletes the id's items not yet
+delivered, empties the copies of those already delivered (``outbox.erase_visitor``)
+and clears the consent cookie, so the browser is a stranger again and the
+banner asks anew.
+
+Another site cannot erase a visitor's record: the form must come from an
+allowed origin and carry a token signed for this visitor's consent id, which
+only a page of ours showing that visitor's data can hand out. Binding the
+token to the consent id rather than to a session means a visitor who opens
+this page gets no cookie beyond the consent cookie they already have.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlite_utils
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    make_response,
+    render_template,
+    request,
+)
+from itsdangerous import BadData, URLSafeTimedSerializer
+
+from ..config import signing_keys
+from ..consent import cookie as consent_cookie
+from ..consent import log as consent_log
+from ..consent.gate import current_policy
+from ..db import get_db
+from ..gateway import outbox, sealed
+from ..web.origin import require_allowed_origin
+from . import receipts, retention
+
+bp = Blueprint("self_service", __name__)
+
+TARGET_LABELS = {"matomo": "Matomo (statistikk)", "meta": "Meta (markedsføring)"}
+STATUS_LABELS = {
+    "pending": "venter på å bli sendt",
+    "dead": "ble ikke sendt (feil eller for gammelt)",
+    "delivered": "sendt",
+}
+DOWNLOAD_NAME = "mine-data.json"
+ERASE_SALT = "consentmgr.mine-data.erase"
+ERASE_TOKEN_MAX_AGE = 3600
+STALE_FORM = (
+    "Skjemaet for sletting er utløpt eller kom ikke fra denne siden."
+    " Åpne /mine-data på nytt og trykk «Slett dataene mine» der."
+)
+
+
+def _erase_tokens(app: Flask) -> URLSafeTimedSerializer:
+    keys = signing_keys(app.config)
+    return URLSafeTimedSerializer(keys, salt=ERASE_SALT)
+
+
+def erase_token(consent_id: str) -> str:
+    """The erase form's token: this consent id, signed and timestamped."""
+    return _erase_tokens(current_app).dumps(consent_id)
+
+
+def check_erase_token(token: str, consent_id: str) -> None:
+    """Refuse (400) a token that is missing, forged, over an hour old or for another visitor."""
+    try:
+        bound = _erase_tokens(current_app).loads(token, max_age=ERASE_TOKEN_MAX_AGE)
+    except BadData:
+        abort(400, STALE_FORM)
+    if not hmac.compare_digest(str(bound).encode(), consent_id.encode()):
+        abort(400, STALE_FORM)
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+
+
+def decisions(db: sqlite_utils.Database, consent_id: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "seq": r["seq"],
+            "time": r["ts"],
+            "version": r["version"],
+            "revision": r["revision"],
+            "choices": json.loads(r["choices"]),
+            "method": r["method"],
+            "lang": r["lang"],
+            "page": r["page"],
+            "ua_family": r["ua_family"],
+            "ip_prefix": r["ip_prefix"],
+            "chain_hash": r["chain_hash"],
+        }
+        for r in consent_log.history(db, consent_id)
+    ]
+
+
+def gateway_items(app: Flask, db: sqlite_utils.Database, consent_id: str) -> list[dict[str, Any]]:
+    """The id's outbox items, opened; delivered copies are listed until they are pruned."""
+    keep = app.config["OUTBOX_KEEP_DAYS"] * 86400
+    items = []
+    for r in db["outbox"].rows_where("consent_id = ?", [consent_id], order_by="id"):
+        try:
+            payload, readable = sealed.unseal(app, r["payload"]), True
+        except sealed.Unreadable:
+            payload, readable = None, False
+        items.append(
+            {
+                "id": r["id"],
+                "target": r["target"],
+                "status": r["status"],
+                "created": _iso(r["created"]),
+                "finished": _iso(r["finished"]),
+                "deleted_after": _iso(r["finished"] + keep) if r["finished"] else None,
+                "payload": payload,
+                "readable": readable,
+            }
+        )
+    return items
+
+
+def held(app: Flask, db: sqlite_utils.Database, consent_id: str, now: datetime) -> dict[str, Any]:
+    """Everything consentmgr holds under one consent id: what the page shows and the download."""
+    return {
+        "generated": now.isoformat(timespec="seconds"),
+        "consent_id": consent_id,
+        "decisions": decisions(db, consent_id),
+        "gateway_items": gateway_items(app, db, consent_id),
+        "receipt": f"/receipt/{consent_id}",
+    }
+
+
+def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """Nested payloads as ``key.sub: value`` lines, for a readable list on the page."""
+    if isinstance(value, list) and value and all(_is_pair(v) for v in value):
+        value = dict(value)  # a Matomo hit: its query parameters as (name, value) pairs
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from flatten(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
+        for i, v in enumerate(value):
+            yield from flatten(v, f"{prefix}[{i}]")
+    else:
+        text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        yield prefix, text
+
+
+def _is_pair(value: Any) -> bool:
+    return isinstance(value, list | tuple) and len(value) == 2 and isinstance(value[0], str)
+
+
+def category_names() -> dict[str, str]:
+    """Category ids by their bokmål names in the current policy, for the page."""
+    return {c["id"]: c["texts"]["nb"]["name"] for c in current_policy().categories}
+
+
+@bp.get("/mine-data")
+def show() -> Response:
+    consent_id = receipts.visitor_id()
+    data = None
+    if consent_id:
+        data = held(current_app, get_db(), consent_id, datetime.now(UTC))
+    html = render_template(
+        "mine_data.html",
+        data=data,
+        methods=receipts.METHOD_LABELS,
+        targets=TARGET_LABELS,
+        statuses=STATUS_LABELS,
+        categories=category_names(),
+        flatten=flatten,
+        erase_token=erase_token(consent_id) if consent_id else None,
+    )
+    return receipts.private(make_response(html))
+
+
+@bp.get("/mine-data.json")
+def download() -> Response:
+    consent_id = receipts.visitor_id()
+    now = datetime.now(UTC)
+    data = (
+        held(current_app, get_db(), consent_id, now)
+        if consent_id
+        else {"generated": now.isoformat(timespec="seconds"), "consent_id": None}
+    )
+    response = make_response(json.dumps(data, ensure_ascii=False, indent=2))
+    response.mimetype = "application/json"
+    response.headers["Content-Disposition"] = f'attachment; filename="{DOWNLOAD_NAME}"'
+    return receipts.private(response)
+
+
+@bp.post("/mine-data/slett")
+def erase() -> Response:
+    require_allowed_origin()
+    consent_id = receipts.visitor_id()
+    erased, hits = 0, outbox.Erased(0, 0, 0)
+    if consent_id:
+        check_erase_token(request.form.get("token", ""), consent_id)
+        db = get_db()
+        erased, hits = retention.erase(db, consent_id, datetime.now(UTC))
+    response = make_response(
+        render_template(
+            "mine_data_erased.html", had_id=consent_id is not None, erased=erased, hits=hits
+        )
+    )
+    consent_cookie.clear_cookie(current_app, response)
+    return receipts.private(response)

@@ -1,0 +1,1 @@
+"""HTTP plumbing with no domain logic: headers, CSRF, origins, bodies, scripts, errors."""
