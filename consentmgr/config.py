@@ -205,7 +205,8 @@ KEYS: dict[str, Key] = {
         None,
         _opt_str,
         "must be a path to a JSON policy file, or empty for the shipped policy",
-        "Your own policy (JSON, same shape as consentmgr/consent/policy.json); empty uses the shipped one.",
+        "Your own policy (JSON, same shape as consentmgr/consent/policy.json);"
+        " empty uses the shipped one.",
     ),
     "PRIVACY_URL": Key(
         "/personvern",

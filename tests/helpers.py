@@ -1,6 +1,7 @@
 """Small helpers shared by the tests."""
 
 import json
+from importlib import resources
 
 SITE = "https://ansettr.no"
 ACCEPT_ALL = {
@@ -81,3 +82,8 @@ def deliver(app):
     result = app.test_cli_runner().invoke(args=["deliver", "--once"])
     assert result.exit_code == 0, result.output
     return result.output
+
+
+def shipped_policy() -> dict:
+    """The shipped policy as JSON, for tests that write a changed copy of it."""
+    return json.loads(resources.files("consentmgr.consent").joinpath("policy.json").read_text())

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import make_config
+from helpers import shipped_policy
 
 from consentmgr import create_app
 from consentmgr.consent import banner, policy
@@ -76,7 +77,7 @@ def test_cookie_patterns_become_anchored_regexps(client):
 
 
 def test_policy_texts_are_html_escaped(tmp_path):
-    content = json.loads((ROOT / "consentmgr" / "consent" / "policy.json").read_text())
+    content = shipped_policy()
     content["texts"]["nb"]["intro"] = 'Les <b>dette</b> & "mer"'
     content["categories"][1]["texts"]["nb"]["purpose"] = "<img src=x onerror=alert(1)>"
     path = tmp_path / "instance" / "policy.json"
@@ -134,7 +135,7 @@ def test_bodies_are_built_once_and_identical_across_apps(tmp_path, client):
 
 
 def test_etag_changes_with_the_policy(tmp_path, client):
-    content = json.loads((ROOT / "consentmgr" / "consent" / "policy.json").read_text())
+    content = shipped_policy()
     content["texts"]["en"]["title"] = "Your privacy"
     path = tmp_path / "changed" / "policy.json"
     path.parent.mkdir(parents=True)

@@ -2,7 +2,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from conftest import make_config
-from helpers import ACCEPT_ALL, post_decision
+from helpers import ACCEPT_ALL, post_decision, shipped_policy
 from itsdangerous import URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode
 
@@ -103,9 +103,8 @@ def test_key_rotation(tmp_path, config):
 
 
 def write_policy(tmp_path, name, change):
-    from importlib import resources
 
-    content = json.loads(resources.files("consentmgr.consent").joinpath("policy.json").read_text())
+    content = shipped_policy()
     change(content)
     path = tmp_path / name
     path.write_text(json.dumps(content, ensure_ascii=False))

@@ -16,6 +16,7 @@ from helpers import (
     gateway_app,
     matomo_ok,
     post_decision,
+    shipped_policy,
 )
 from werkzeug import Response
 
@@ -105,9 +106,8 @@ def test_tampered_or_stale_cookie_is_no_consent(tmp_path, gw, gw_client, matomo,
     hit(gw_client)
 
     policy = tmp_path / "policy.json"
-    from importlib import resources
 
-    content = json.loads(resources.files("consentmgr.consent").joinpath("policy.json").read_text())
+    content = shipped_policy()
     content["categories"][1]["vendors"].append({"id": "other", "name": "Other"})
     policy.write_text(json.dumps(content))
     changed = gateway_app(tmp_path, matomo.url_for("/"), POLICY_FILE=str(policy)).test_client()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import make_config
-from helpers import ACCEPT_ALL, REJECT_ALL, SITE, post_decision
+from helpers import ACCEPT_ALL, REJECT_ALL, SITE, post_decision, shipped_policy
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from consentmgr import create_app
@@ -181,7 +181,7 @@ def test_statement_parser_rules():
 
 
 def reworded_policy(folder: Path) -> str:
-    content = json.loads((ROOT / "consentmgr" / "consent" / "policy.json").read_text(encoding="utf-8"))
+    content = shipped_policy()
     content["categories"][1]["texts"]["nb"]["purpose"] = NEW_PURPOSE
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "reworded.json"
