@@ -34,7 +34,7 @@ import sqlite_utils
 
 from consentmgr.consent import log as consent_log
 from consentmgr.consent import policy
-from consentmgr.gateway.counters import TARGET_CATEGORY
+from consentmgr.gateway.targets import BY_NAME, TARGETS
 
 LANG_WEIGHTS = {"nb": 0.72, "en": 0.19, "nn": 0.09}
 METHOD_WEIGHTS = {
@@ -288,7 +288,7 @@ def fill_gateway(db: sqlite_utils.Database, plan: Plan, now: float, delivered: i
         "insert into gateway_daily (day, target, category, outcome, count)"
         " values (?, ?, ?, ?, ?)"
         " on conflict do update set count = count + excluded.count",
-        [(d, t, TARGET_CATEGORY[t], o, n) for d, t, o, n in counts],
+        [(d, t, BY_NAME[t].category, o, n) for d, t, o, n in counts],
     )
     db.execute("COMMIT")
     _fill_outbox(db, rng, now, delivered)
@@ -297,7 +297,7 @@ def fill_gateway(db: sqlite_utils.Database, plan: Plan, now: float, delivered: i
 def _fill_outbox(db: sqlite_utils.Database, rng: random.Random, now: float, delivered: int) -> None:
     since = datetime.fromtimestamp(now - 6 * 86400, UTC).isoformat(timespec="milliseconds")
     rows = []
-    for target, category in TARGET_CATEGORY.items():
+    for target, category in ((t.name, t.category) for t in TARGETS):
         granted = db.execute(
             "select consent_id, ts from decisions where ts >= ? and consent_id is not null"
             " and json_extract(choices, '$.' || ?) = 1 and method != 'withdraw'"

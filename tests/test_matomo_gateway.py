@@ -387,13 +387,13 @@ def test_leases_stop_two_deliverers_sending_the_same_rows(gw, gw_client, databas
     assert outbox.delivered(database, first, "a", now, "2026-01-01") == 0, "lost lease"
 
 
-def test_forget_visitor_deletes_only_pending(gw, gw_client, database):
+def test_forget_refused_deletes_only_pending(gw, gw_client, database):
     from consentmgr.gateway import outbox
 
     post_decision(gw_client, ACCEPT_ALL)
     hit(gw_client)
     cid = gw_client.get("/api/consent").get_json()["id"]
-    assert outbox.forget_visitor(database, cid, ["matomo"]) == 1
+    assert outbox.forget_refused(database, cid, {"analytics": False, "marketing": True}) == 1
     assert count(database, "outbox") == 0
 
 

@@ -17,7 +17,7 @@ from ..consent.gate import current_policy
 from ..consent.policy import LANGS
 from ..db import get_db
 from ..gateway import forwarding_check, outbox
-from ..gateway.counters import TARGET_CATEGORY
+from ..gateway.targets import TARGETS
 from . import period, stats
 from .blueprint import bp
 from .dashboard_charts import METHOD_LABELS, decisions_chart, gateway_chart, optin_chart
@@ -30,7 +30,7 @@ def gateway_health(db, now: float) -> dict:
     return {
         "outbox": outbox.stats(db, now),
         "check": forwarding_check.refresh(db, current_app.config["CONSENT_MAX_AGE_DAYS"], now),
-        "targets": TARGET_CATEGORY,
+        "targets": {t.name: t.category for t in TARGETS},
     }
 
 

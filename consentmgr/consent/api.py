@@ -14,7 +14,6 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from ..db import get_db
-from ..gateway import counters as gateway_stats
 from ..gateway import outbox
 from ..proof import checkpoints
 from ..web.errors import ApiError
@@ -118,7 +117,7 @@ def record(
     )
     checkpoints.after_append(current_app, get_db(), row, now)
     if previous:
-        forget_refused(consent_id, choices)
+        outbox.forget_refused(get_db(), consent_id, choices)
     granted = frozenset(c for c, on in choices.items() if on)
     consent = Consent(consent_id, policy.version, granted, now.replace(microsecond=0))
     body = state(consent) | {"receipt": f"/receipt/{consent_id}"}
@@ -126,14 +125,6 @@ def record(
     response.status_code = status
     consent_cookie.set_cookie(current_app, response, consent)
     return response
-
-
-def forget_refused(consent_id: str, choices: dict[str, bool]) -> None:
-    """Delete the visitor's undelivered gateway items of every category now refused."""
-    refused = [
-        t for t, category in gateway_stats.TARGET_CATEGORY.items() if not choices.get(category)
-    ]
-    outbox.forget_visitor(get_db(), consent_id, refused)
 
 
 def _page(body: dict[str, Any]) -> str | None:

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 
 import sqlite_utils
 
-TARGET_CATEGORY = {"matomo": "analytics", "meta": "marketing"}
+from .targets import BY_NAME
+
 OUTCOMES = ("forwarded", "dropped_no_consent", "rejected_invalid", "dead")
 
 
@@ -26,7 +27,7 @@ def count(db: sqlite_utils.Database, day: str, target: str, outcome: str, n: int
     db.execute(
         "insert into gateway_daily (day, target, category, outcome, count) values (?, ?, ?, ?, ?)"
         " on conflict do update set count = count + excluded.count",
-        [day, target, TARGET_CATEGORY[target], outcome, n],
+        [day, target, BY_NAME[target].category, outcome, n],
     )
 
 

@@ -25,12 +25,10 @@ from flask import Flask
 from ..db import open_for
 from ..proof import retention
 from . import outbox, upstream
-from .matomo import upstream as matomo_upstream
-from .meta import upstream as meta_upstream
+from .targets import TARGETS, Target
 
 log = logging.getLogger(__name__)
 
-TARGETS = [matomo_upstream, meta_upstream]
 PRUNE_EVERY_SECONDS = 3600.0
 EXTENSION = "consentmgr.deliverer"  # app.extensions key of the running thread
 
@@ -59,35 +57,36 @@ def deliver_target(
     app: Flask,
     db: sqlite_utils.Database,
     http: requests.Session,
-    target,
+    target: Target,
     owner: str,
     report: Report,
 ) -> None:
     """Send every due row of one target, one batch after another."""
+    sender = target.upstream
     now = time.time()
     report.add(
         report.dead,
-        target.NAME,
-        outbox.expire(db, target.NAME, target.max_age_seconds(app), now, _day(now)),
+        target.name,
+        outbox.expire(db, target.name, sender.max_age_seconds(app), now, _day(now)),
     )
-    if not target.configured(app):
+    if not sender.configured(app):
         return
     while True:
-        items = outbox.claim(db, target.NAME, target.BATCH, owner, now)
+        items = outbox.claim(db, target.name, sender.batch, owner, now)
         if not items:
             return
-        outcome = target.send(app, http, items)
+        outcome = sender.send(app, http, items)
         done = time.time()
         day = _day(done)
         report.add(
-            report.delivered, target.NAME, outbox.delivered(db, outcome.delivered, owner, done, day)
+            report.delivered, target.name, outbox.delivered(db, outcome.delivered, owner, done, day)
         )
         outbox.dead(db, outcome.dead, owner, done, day)
-        report.add(report.dead, target.NAME, len(outcome.dead))
+        report.add(report.dead, target.name, len(outcome.dead))
         outbox.failed(db, outcome.retry, owner, outcome.error, done, day, permanent=False)
-        report.add(report.retried, target.NAME, len(outcome.retry))
+        report.add(report.retried, target.name, len(outcome.retry))
         if outcome.error:
-            report.errors.append(f"{target.NAME}: {outcome.error}")
+            report.errors.append(f"{target.name}: {outcome.error}")
         if outcome.retry:
             return  # the upstream is struggling: leave the rest for the next pass
 

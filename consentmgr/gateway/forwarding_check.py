@@ -25,12 +25,12 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from ..db import immediate
-from .counters import TARGET_CATEGORY
+from .targets import TARGETS
 
 MARGIN_SECONDS = 60
 ISO = "'%Y-%m-%dT%H:%M:%f+00:00'"
 
-_TARGETS = ", ".join("(?, ?)" for _ in TARGET_CATEGORY)
+_TARGETS = ", ".join("(?, ?)" for _ in TARGETS)
 _SQL = f"""
 with targets(target, category) as (values {_TARGETS}),
 items as (
@@ -68,7 +68,7 @@ def refresh(db: sqlite_utils.Database, max_age_days: int, now: float) -> Totals:
             " from forwarding_check where id = 1"
         ).fetchone()
         if until > since:
-            pairs = [v for pair in TARGET_CATEGORY.items() for v in pair]
+            pairs = [v for t in TARGETS for v in (t.name, t.category)]
             n, bad, lost = db.execute(_SQL, [*pairs, since, until, max_age_days * 86400]).fetchone()
             checked, without, unknown, since = checked + n, without + bad, unknown + lost, until
             db.execute(

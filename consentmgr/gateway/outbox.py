@@ -28,6 +28,7 @@ import sqlite_utils
 
 from ..db import immediate
 from . import counters as gateway_stats
+from . import targets
 
 LEASE_SECONDS = 120
 BACKOFF_BASE_SECONDS = 5.0
@@ -200,19 +201,20 @@ def retry_dead(db: sqlite_utils.Database, now: float, ids: Sequence[int] | None 
     return cursor.rowcount
 
 
-def forget_visitor(db: sqlite_utils.Database, consent_id: str, targets: Sequence[str]) -> int:
-    """Delete a visitor's not-yet-delivered rows for ``targets`` (their categories were refused).
+def forget_refused(db: sqlite_utils.Database, consent_id: str, choices: dict[str, bool]) -> int:
+    """Delete a visitor's not-yet-delivered rows of every target whose category is now refused.
 
-    One transaction for every target, and none when there is nothing to forget:
+    One transaction for every target, and none when nothing is refused:
     each write waits for the writer lock and an fsync.
     """
-    if not targets:
+    names = [t.name for t in targets.refused(choices)]
+    if not names:
         return 0
     with immediate(db):
         return db.execute(
             "delete from outbox where consent_id = ? and status != 'delivered'"
             " and target in (select value from json_each(?))",
-            [consent_id, json.dumps(list(targets))],
+            [consent_id, json.dumps(names)],
         ).rowcount
 
 

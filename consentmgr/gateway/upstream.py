@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from flask import Flask
 
 from . import sealed
-from .outbox import Item
+
+if TYPE_CHECKING:  # the outbox imports the target registry, which imports the senders
+    from .outbox import Item
 
 
 @dataclass
@@ -35,6 +37,16 @@ class Outcome:
     @classmethod
     def all_dead(cls, items: Sequence[Item], error: str) -> Outcome:
         return cls(dead=[(i, error) for i in items], error=error)
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """How the deliverer sends one target's items: each upstream module defines one."""
+
+    batch: int  # items per call
+    configured: Callable[[Flask], bool]  # False: items wait (and expire) instead of being sent
+    max_age_seconds: Callable[[Flask], float]  # older items die instead of arriving late
+    send: Callable[[Flask, requests.Session, Sequence[Item]], Outcome]
 
 
 def session() -> requests.Session:

@@ -23,11 +23,12 @@ from ...web import scripts
 from ...web.errors import ApiError
 from .. import counters as gateway_stats
 from .. import deliver, outbox, sealed
+from ..targets import MATOMO
 from . import hit as matomo_hit
 
 bp = Blueprint("matomo_gateway", __name__)
 
-TARGET = "matomo"
+TARGET = MATOMO.name
 MAX_BODY = 64 * 1024
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
@@ -60,7 +61,7 @@ def track() -> Response:
 
     config = current_app.config
     image = matomo_hit.wants_image(hits)
-    consent = consent_for("analytics")
+    consent = consent_for(MATOMO.category)
     if consent is None:
         gateway_stats.count(
             get_db(), gateway_stats.today(), TARGET, "dropped_no_consent", len(hits)

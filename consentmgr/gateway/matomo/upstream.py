@@ -10,17 +10,17 @@ and only that body decides which hits are done.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import requests
 from flask import Flask
 
 from .. import upstream
-from ..outbox import Item
-from ..upstream import Outcome
-from . import hit as matomo_hit
+from ..upstream import Outcome, Upstream
 
-NAME = "matomo"
-BATCH = 100
+if TYPE_CHECKING:
+    from ..outbox import Item
+from . import hit as matomo_hit
 
 
 def configured(app: Flask) -> bool:
@@ -78,3 +78,6 @@ def read_reply(items: Sequence[Item], response: requests.Response) -> Outcome:
         ],
         error=f"Matomo reported {invalid} invalid hits",
     )
+
+
+UPSTREAM = Upstream(batch=100, configured=configured, max_age_seconds=max_age_seconds, send=send)

@@ -24,11 +24,12 @@ from ...web.origin import add_cors_headers, preflight, require_allowed_origin
 from ...web.request_body import json_object
 from .. import counters as gateway_stats
 from .. import deliver, outbox, sealed
+from ..targets import META
 from . import event as meta_event
 
 bp = Blueprint("meta_gateway", __name__)
 
-TARGET = "meta"
+TARGET = META.name
 MAX_BODY = 4096
 COOKIE_MAX_AGE = 90 * 86400
 
@@ -59,7 +60,7 @@ def track() -> Response:
         raise
 
     response = Response(status=204, headers={"Cache-Control": "no-store"})
-    consent = consent_for("marketing")
+    consent = consent_for(META.category)
     if consent is None:
         gateway_stats.count(db, gateway_stats.today(), TARGET, "dropped_no_consent")
         return response

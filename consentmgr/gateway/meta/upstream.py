@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import requests
 from flask import Flask
 
 from .. import upstream
-from ..outbox import Item
-from ..upstream import Outcome
+from ..upstream import Outcome, Upstream
 
-NAME = "meta"
-BATCH = 1000
+if TYPE_CHECKING:
+    from ..outbox import Item
+
 WINDOW_SECONDS = 7 * 86400 - 3600  # Meta's 7 days, less an hour of margin for the send
 TRANSIENT_CODES = {1, 2, 4, 17, 32, 341, 613}
 
@@ -77,3 +78,6 @@ def read_reply(items: Sequence[Item], response: requests.Response) -> Outcome:
     return Outcome.all_retry(
         items, f"Meta did not confirm the batch: {response.text[:300].strip() or '(empty)'}"
     )
+
+
+UPSTREAM = Upstream(batch=1000, configured=configured, max_age_seconds=max_age_seconds, send=send)
