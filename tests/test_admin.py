@@ -25,6 +25,7 @@ from helpers import ACCEPT_ALL, post_decision
 from consentmgr import create_app
 from consentmgr.consent import log as consent_log
 from consentmgr.consent.log import Decision
+from consentmgr.consent.methods import NAMES
 from consentmgr.db import connect
 from consentmgr.gateway import outbox
 
@@ -439,7 +440,7 @@ def fill_history(app, database, tmp_path):
     for n in range(420):
         days_ago = rng.randrange(20)
         p = old if days_ago > 9 and rng.random() < 0.8 else current
-        method = rng.choice(consent_log.METHODS)
+        method = rng.choice(NAMES)
         if method == "accept_all":
             choices = dict.fromkeys(p.optional, True)
         elif method == "custom":
@@ -537,7 +538,7 @@ def rate(granted, asked):
 def test_dashboard_figures_equal_counts_from_the_log(history_client, history, query):
     from urllib.parse import urlencode
 
-    from consentmgr.admin.dashboard_charts import METHOD_LABELS
+    from consentmgr.consent.methods import CONSOLE_LABELS
 
     _, database, history_log = history
     today = history_log["today"]
@@ -558,7 +559,7 @@ def test_dashboard_figures_equal_counts_from_the_log(history_client, history, qu
     total = sum(methods.values())
     assert total > 0
     assert number(page.figures["decisions"]) == total
-    for method in consent_log.METHODS:
+    for method in NAMES:
         assert page.figures[f"share-{method}"] == rate(methods[method], total), method
     for category in ("analytics", "marketing"):
         expected = rate(optin[(category, "granted")], optin[(category, "asked")])
@@ -567,9 +568,9 @@ def test_dashboard_figures_equal_counts_from_the_log(history_client, history, qu
     per_day = {r["Day"]: r for r in page.table("table-decisions")}
     assert len(per_day) == (end - start).days + 1
     for day, row in per_day.items():
-        for method, label in METHOD_LABELS.items():
+        for method, label in CONSOLE_LABELS.items():
             assert int(row[label]) == days[(day, method)], (day, method)
-        assert int(row["All"]) == sum(days[(day, m)] for m in METHOD_LABELS)
+        assert int(row["All"]) == sum(days[(day, m)] for m in CONSOLE_LABELS)
     for row in page.table("table-optin"):
         for category in ("analytics", "marketing"):
             key = (row["Day"], category)

@@ -19,6 +19,7 @@ from playwright.sync_api import Page, expect
 
 from consentmgr.consent import log as consent_log
 from consentmgr.consent.log import Decision
+from consentmgr.consent.methods import NAMES
 from consentmgr.db import connect
 from consentmgr.gateway import outbox
 
@@ -26,7 +27,6 @@ pytestmark = pytest.mark.browser
 
 VISITOR = "browser-visitor-0001"
 LANGS = ("nb", "nb", "nn", "en")
-METHODS = ("accept_all", "reject_all", "custom", "gpc", "withdraw")
 
 
 def fill(server) -> dict[str, int]:
@@ -38,7 +38,7 @@ def fill(server) -> dict[str, int]:
     try:
         create_admin(db)
         for n in range(60):
-            method, lang = METHODS[n % 5], LANGS[n % 4]
+            method, lang = NAMES[n % len(NAMES)], LANGS[n % 4]
             consent_id = VISITOR if n in (3, 23, 43) else f"other-{n}"
             granted = method == "accept_all" or (method == "custom" and n % 2 == 0)
             decision = Decision(

@@ -14,13 +14,14 @@ from flask import Response, current_app, render_template, request
 
 from ..consent import policy_history
 from ..consent.gate import current_policy
+from ..consent.methods import CONSOLE_LABELS
 from ..consent.policy import LANGS
 from ..db import get_db
 from ..gateway import forwarding_check, outbox
 from ..gateway.targets import TARGETS
 from . import period, stats
 from .blueprint import bp
-from .dashboard_charts import METHOD_LABELS, decisions_chart, gateway_chart, optin_chart
+from .dashboard_charts import decisions_chart, gateway_chart, optin_chart
 
 DEAD_ON_DASHBOARD = 5
 
@@ -49,7 +50,7 @@ def dashboard() -> Response:
         summary=summary,
         versions=versions,
         langs=LANGS,
-        methods=METHOD_LABELS,
+        methods=CONSOLE_LABELS,
         decisions_chart=decisions_chart(summary),
         optin_chart=optin_chart(summary),
         pages=stats.top_pages(db, f.start, f.end),

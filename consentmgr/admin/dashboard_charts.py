@@ -6,16 +6,10 @@ from collections import Counter
 
 from markupsafe import Markup
 
+from ..consent.methods import CONSOLE_LABELS
 from .charts import Series, legend, rate_lines, stacked_bars
 from .stats import Summary
 
-METHOD_LABELS = {
-    "accept_all": "Accept all",
-    "custom": "Custom",
-    "reject_all": "Reject all",
-    "gpc": "GPC",
-    "withdraw": "Withdraw",
-}
 # Each at least 3:1 against white; neighbours in a stack are apart in lightness too.
 METHOD_COLOURS = {
     "accept_all": "#1a7f37",
@@ -43,7 +37,7 @@ def method_series(summary: Summary) -> list[Series]:
     days = list(summary.by_day)
     return [
         Series(label, [summary.by_day[d].methods[m] for d in days], METHOD_COLOURS[m])
-        for m, label in METHOD_LABELS.items()
+        for m, label in CONSOLE_LABELS.items()
     ]
 
 
@@ -69,7 +63,7 @@ def _busiest(summary: Summary) -> str:
 def decisions_chart(summary: Summary) -> dict[str, Markup]:
     f, total = summary.filters, summary.total
     shares = ", ".join(
-        f"{label} {total.methods[m]}" for m, label in METHOD_LABELS.items() if total.methods[m]
+        f"{label} {total.methods[m]}" for m, label in CONSOLE_LABELS.items() if total.methods[m]
     )
     desc = (
         f"Bar chart, one bar per day from {f.start} to {f.end}, stacked by method."

@@ -21,6 +21,7 @@ from ..web.origin import add_cors_headers, preflight, require_allowed_origin
 from ..web.request_body import json_object
 from . import cookie as consent_cookie
 from . import log as consent_log
+from . import methods
 from .cookie import Consent
 from .gate import current_consent, current_policy
 from .policy import LANGS, Policy
@@ -29,7 +30,6 @@ from .visitor import ip_prefix, page_url, ua_family
 bp = Blueprint("consent_api", __name__, url_prefix="/api")
 
 MAX_BODY = 4096
-CHOICE_METHODS = ("accept_all", "reject_all", "custom", "gpc")
 
 
 def sends_gpc() -> bool:
@@ -66,8 +66,8 @@ def parse_decision(body: dict[str, Any], policy: Policy) -> tuple[dict[str, bool
     if unknown:
         raise ApiError(400, f"unknown field: {sorted(unknown)[0]}")
     method = body.get("method")
-    if method not in CHOICE_METHODS:
-        raise ApiError(400, f"method must be one of {', '.join(CHOICE_METHODS)}")
+    if method not in methods.POSTED:
+        raise ApiError(400, f"method must be one of {', '.join(methods.POSTED)}")
     lang = body.get("lang", "nb")
     if lang not in LANGS:
         raise ApiError(400, f"lang must be one of {', '.join(LANGS)}")

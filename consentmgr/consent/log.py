@@ -28,7 +28,6 @@ from .policy import canonical
 
 GENESIS = "0" * 64
 PERSONAL_FIELDS = ("consent_id", "page", "ua_family", "ip_prefix")
-METHODS = ("accept_all", "reject_all", "custom", "gpc", "withdraw")
 
 
 def personal_digest(row: Mapping) -> str:

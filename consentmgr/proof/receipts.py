@@ -47,6 +47,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from ..config import signing_keys
 from ..consent import log as consent_log
 from ..consent.gate import current_consent
+from ..consent.methods import VISITOR_LABELS
 from ..consent.policy import canonical, shown
 from ..db import get_db
 from . import checkpoints
@@ -57,13 +58,6 @@ SALT = "consentmgr.receipt.v1"
 FORMAT = 1
 DOWNLOAD_NAME = "samtykkekvittering.json"
 VARY = ("Cookie", "Accept")  # /receipt answers HTML or JSON by Accept
-METHOD_LABELS = {
-    "accept_all": "Godta alle",
-    "reject_all": "Avvis alle",
-    "custom": "Tilpasset valg",
-    "gpc": "Nettleserens personvernsignal (Global Privacy Control)",
-    "withdraw": "Samtykke trukket tilbake",
-}
 LANG_LABELS = {"nb": "bokmål", "nn": "nynorsk", "en": "engelsk"}
 
 
@@ -263,6 +257,6 @@ def show(consent_id: str) -> Response:
             response.headers["Content-Disposition"] = f'attachment; filename="{DOWNLOAD_NAME}"'
         return private(response, VARY)
     html = render_template(
-        "receipt.html", receipt=receipt, methods=METHOD_LABELS, langs=LANG_LABELS
+        "receipt.html", receipt=receipt, methods=VISITOR_LABELS, langs=LANG_LABELS
     )
     return private(make_response(html), VARY)

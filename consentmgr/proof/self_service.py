@@ -49,6 +49,7 @@ from ..config import signing_keys
 from ..consent import cookie as consent_cookie
 from ..consent import log as consent_log
 from ..consent.gate import current_policy
+from ..consent.methods import VISITOR_LABELS
 from ..db import get_db
 from ..gateway import outbox, sealed
 from ..web.origin import require_allowed_origin
@@ -184,7 +185,7 @@ def show() -> Response:
     html = render_template(
         "mine_data.html",
         data=data,
-        methods=receipts.METHOD_LABELS,
+        methods=VISITOR_LABELS,
         targets=TARGET_LABELS,
         statuses=STATUS_LABELS,
         categories=category_names(),
