@@ -353,11 +353,6 @@ KEYS: dict[str, Key] = {
 }
 
 
-def signing_keys(settings: Mapping[str, Any]) -> list[str]:
-    """``OLD_SECRET_KEYS``, then ``SECRET_KEY``: itsdangerous signs with the last one."""
-    return [*settings["OLD_SECRET_KEYS"], settings["SECRET_KEY"]]
-
-
 def template() -> str:
     """The text of a fresh ``config.toml``: every key, its default and a comment."""
     lines = ["# consentmgr configuration. Every key is optional except SECRET_KEY.", ""]

@@ -70,8 +70,12 @@ def test_expired_cookie_reads_as_undecided_and_stale_but_keeps_id(app, client, d
         def get_timestamp(self):
             return int((datetime.now(UTC) - timedelta(days=181)).timestamp())
 
-    old = consent_cookie._UncompressedSerializer(
-        app.config["SECRET_KEY"], salt=consent_cookie.SALT, signer=Past
+    current = consent_cookie.serializer(app)
+    old = type(current)(
+        app.config["SECRET_KEY"],
+        salt=consent_cookie.SALT,
+        signer=Past,
+        serializer_kwargs=current.serializer_kwargs,
     ).dumps({"i": "old-id", "v": policy.version, "g": ["analytics"]})
     state = decided(client, old)
     assert state["decided"] is False and state["stale"] is True and state["id"] is None

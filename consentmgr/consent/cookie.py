@@ -21,16 +21,9 @@ from flask import Flask, Response
 from itsdangerous import BadData, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 
-from ..config import signing_keys
+from .. import signing
 
 SALT = "consentmgr.consent-cookie.v1"
-
-
-class _UncompressedSerializer(URLSafeTimedSerializer):
-    """URL-safe tokens whose payload is never zlib-compressed, so browsers can read it."""
-
-    def dump_payload(self, obj: Any) -> bytes:
-        return base64_encode(self.serializer.dumps(obj, **self.serializer_kwargs).encode())
 
 
 @dataclass(frozen=True)
@@ -52,15 +45,7 @@ def new_id() -> str:
 
 
 def serializer(app: Flask) -> URLSafeTimedSerializer:
-    """The app's cookie serializer, built once: keys are fixed for the app's lifetime."""
-    ser = app.extensions.get("consentmgr.cookie_serializer")
-    if ser is None:
-        keys = signing_keys(app.config)
-        ser = _UncompressedSerializer(
-            keys, salt=SALT, serializer_kwargs={"separators": (",", ":"), "sort_keys": True}
-        )
-        app.extensions["consentmgr.cookie_serializer"] = ser
-    return ser
+    return signing.serializer(app, SALT, readable=True)
 
 
 def encode(app: Flask, consent: Consent) -> str:

@@ -21,7 +21,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Flask
 
-from ..config import signing_keys
+from ..signing import signing_keys
 
 INFO = b"consentmgr.outbox.v1"
 PREFIX = "g1."

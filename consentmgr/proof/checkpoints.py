@@ -33,7 +33,7 @@ import sqlite_utils
 from flask import Flask
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from ..config import signing_keys
+from .. import signing
 from ..consent import log as consent_log
 from ..consent.log import Verdict
 from ..db import immediate
@@ -58,13 +58,7 @@ class BadCheckpoint(ValueError):
 
 
 def serializer(app: Flask) -> URLSafeSerializer:
-    """Signs with SECRET_KEY (the last key), verifies with it and every old key."""
-    ser = app.extensions.get("consentmgr.checkpoint_serializer")
-    if ser is None:
-        keys = signing_keys(app.config)
-        ser = URLSafeSerializer(keys, salt=SALT, serializer_kwargs={"sort_keys": True})
-        app.extensions["consentmgr.checkpoint_serializer"] = ser
-    return ser
+    return signing.serializer(app, SALT)
 
 
 def sign(app: Flask, seq: int, chain_hash: str, ts: str) -> str:

@@ -44,7 +44,7 @@ from flask import (
 )
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from ..config import signing_keys
+from .. import signing
 from ..consent import log as consent_log
 from ..consent.gate import current_consent
 from ..consent.methods import VISITOR_LABELS
@@ -62,8 +62,7 @@ LANG_LABELS = {"nb": "bokmål", "nn": "nynorsk", "en": "engelsk"}
 
 
 def _serializer(app: Flask) -> URLSafeSerializer:
-    keys = signing_keys(app.config)
-    return URLSafeSerializer(keys, salt=SALT, serializer_kwargs={"sort_keys": True})
+    return signing.serializer(app, SALT)
 
 
 def visitor_id() -> str | None:

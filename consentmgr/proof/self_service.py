@@ -45,7 +45,7 @@ from flask import (
 )
 from itsdangerous import BadData, URLSafeTimedSerializer
 
-from ..config import signing_keys
+from .. import signing
 from ..consent import cookie as consent_cookie
 from ..consent import log as consent_log
 from ..consent.gate import current_policy
@@ -73,8 +73,7 @@ STALE_FORM = (
 
 
 def _erase_tokens(app: Flask) -> URLSafeTimedSerializer:
-    keys = signing_keys(app.config)
-    return URLSafeTimedSerializer(keys, salt=ERASE_SALT)
+    return signing.serializer(app, ERASE_SALT, timed=True)
 
 
 def erase_token(consent_id: str) -> str:
