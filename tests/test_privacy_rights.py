@@ -593,7 +593,7 @@ def recompute_chain_from(database, seq):
         "select chain_hash from decisions where seq = ?", [seq - 1]
     ).fetchone()
     previous = previous[0] if previous else consent_log.GENESIS
-    for row in list(consent_log.rows(database)):
+    for row in list(database.query("select * from decisions order by seq")):
         if row["seq"] < seq:
             continue
         previous = consent_log.chain(previous, consent_log.content_digest(row))

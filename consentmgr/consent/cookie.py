@@ -49,8 +49,18 @@ def serializer(app: Flask) -> URLSafeTimedSerializer:
 
 
 def encode(app: Flask, consent: Consent) -> str:
-    payload = {"i": consent.id, "v": consent.version, "g": sorted(consent.granted)}
-    return serializer(app).dumps(payload)
+    """Sign the consent with its own time, so the cookie expires when the API said it would.
+
+    itsdangerous would stamp the clock at signing; across a second boundary that
+    is a second later than the ``expires`` the API answered with.
+    """
+    ser = serializer(app)
+    signer = ser.make_signer()
+    signer.get_timestamp = lambda: int(consent.time.timestamp())  # type: ignore[method-assign]
+    payload = ser.dump_payload(
+        {"i": consent.id, "v": consent.version, "g": sorted(consent.granted)}
+    )
+    return signer.sign(payload).decode("ascii")
 
 
 def _from_payload(payload: Any, timestamp: datetime) -> Consent | None:

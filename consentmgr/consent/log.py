@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -110,13 +110,6 @@ class Verdict:
     checkpoint: int | None = None  # seq of the signed checkpoint the log no longer matches
 
 
-def rows(db: sqlite_utils.Database) -> Iterator[dict]:
-    cursor = db.execute("select * from decisions order by seq")
-    names = [d[0] for d in cursor.description]
-    for values in cursor:
-        yield dict(zip(names, values, strict=True))
-
-
 def verify(db: sqlite_utils.Database, anchors: Mapping[int, str] | None = None) -> Verdict:
     """Recompute the whole chain; name the first row (or checkpoint) that does not match.
 
@@ -128,7 +121,7 @@ def verify(db: sqlite_utils.Database, anchors: Mapping[int, str] | None = None) 
     """
     anchors = anchors or {}
     previous, expected_seq, count = GENESIS, 1, 0
-    for row in rows(db):
+    for row in db.query("select * from decisions order by seq"):
         seq = row["seq"]
         if seq != expected_seq:
             return Verdict(False, count, expected_seq, f"row {expected_seq} is missing")

@@ -87,19 +87,16 @@ def from_row(row: Mapping[str, Any]) -> Checkpoint:
     return Checkpoint(row["seq"], row["chain_hash"], row["ts"], row["signed"])
 
 
-def _row(db: sqlite_utils.Database, sql: str, params: list) -> Checkpoint | None:
-    cursor = db.execute(sql, params)
-    values = cursor.fetchone()
-    if values is None:
-        return None
-    return from_row(dict(zip([d[0] for d in cursor.description], values, strict=True)))
+def _first(db: sqlite_utils.Database, sql: str, params: list) -> Checkpoint | None:
+    row = next(db.query(sql, params), None)
+    return None if row is None else from_row(row)
 
 
 def latest(db: sqlite_utils.Database, at_or_before: int | None = None) -> Checkpoint | None:
     """The newest checkpoint, or the newest whose seq is at most ``at_or_before``."""
     if at_or_before is None:
-        return _row(db, "select * from checkpoints order by seq desc limit 1", [])
-    return _row(
+        return _first(db, "select * from checkpoints order by seq desc limit 1", [])
+    return _first(
         db,
         "select * from checkpoints where seq <= ? order by seq desc limit 1",
         [at_or_before],
@@ -121,7 +118,7 @@ def record(
             "insert or ignore into checkpoints (seq, chain_hash, ts, signed) values (?, ?, ?, ?)",
             [seq, chain_hash, ts, checkpoint.signed],
         )
-        return _row(db, "select * from checkpoints where seq = ?", [seq])
+        return _first(db, "select * from checkpoints where seq = ?", [seq])
 
 
 def head(db: sqlite_utils.Database) -> tuple[int, str] | None:

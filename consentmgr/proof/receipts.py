@@ -197,11 +197,7 @@ def verify(app: Flask, db: sqlite_utils.Database, receipt: Any) -> list[str]:
 
 
 def _log_row(db: sqlite_utils.Database, seq: int) -> dict[str, Any] | None:
-    cursor = db.execute("select * from decisions where seq = ?", [seq])
-    values = cursor.fetchone()
-    if values is None:
-        return None
-    return dict(zip([c[0] for c in cursor.description], values, strict=True))
+    return next(db.query("select * from decisions where seq = ?", [seq]), None)
 
 
 def _check_head(
