@@ -29,10 +29,20 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class Check:
+    """A converter and the message it gives, made together so they cannot drift apart.
+
+    ``convert`` returns the value to use or raises ``ValueError``/``TypeError``.
+    """
+
+    convert: Callable[[Any], Any]
+    expected: str
+
+
+@dataclass(frozen=True)
 class Key:
     default: Any
-    check: Callable[[Any], Any]
-    expected: str
+    check: Check
     comment: str
 
 
@@ -42,22 +52,26 @@ def _bool(v: Any) -> bool:
     raise ValueError
 
 
-def _int(lo: int, hi: int) -> Callable[[Any], int]:
-    def check(v: Any) -> int:
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+BOOL = Check(_bool, "must be true or false")
+
+
+def _number(kind: type, lo: float, hi: float, unit: str) -> Check:
+    def convert(v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, kind | int) or not lo <= v <= hi:
             raise ValueError
-        return v
+        return kind(v)
 
-    return check
+    noun = ("a whole number" if kind is int else "a number") + (f" of {unit}" if unit else "")
+    limits = f"of at least {lo:g}" if hi == float("inf") else f"between {lo:g} and {hi:g}"
+    return Check(convert, f"must be {noun} {limits}")
 
 
-def _float(lo: float, hi: float) -> Callable[[Any], float]:
-    def check(v: Any) -> float:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
-            raise ValueError
-        return float(v)
+def _int(lo: int, hi: float = float("inf"), unit: str = "") -> Check:
+    return _number(int, lo, hi, unit)
 
-    return check
+
+def _float(lo: float, hi: float, unit: str = "seconds") -> Check:
+    return _number(float, lo, hi, unit)
 
 
 def _str(v: Any) -> str:
@@ -72,26 +86,36 @@ def _opt_str(v: Any) -> str | None:
     return _str(v)
 
 
-def _choice(*options: str) -> Callable[[Any], str]:
-    def check(v: Any) -> str:
+def _text(what: str) -> Check:
+    """Any string; ``what`` says what it stands for."""
+    return Check(_str, f"must be {what}")
+
+
+def _opt_text(what: str) -> Check:
+    """Any string, or empty for none."""
+    return Check(_opt_str, f"must be {what}, or empty")
+
+
+def _choice(*options: str) -> Check:
+    def convert(v: Any) -> str:
         if v not in options:
             raise ValueError
         return v
 
-    return check
+    return Check(convert, "must be " + " or ".join(f'"{o}"' for o in options))
 
 
-def _pattern(regex: str) -> Callable[[Any], str | None]:
+def _pattern(regex: str, what: str, *, optional: bool = True) -> Check:
     compiled = re.compile(regex)
 
-    def check(v: Any) -> str | None:
-        if v is None or v == "":
+    def convert(v: Any) -> str | None:
+        if optional and (v is None or v == ""):
             return None
         if not isinstance(v, str) or not compiled.fullmatch(v):
             raise ValueError
         return v
 
-    return check
+    return Check(convert, f"must be {what}" + (", or empty" if optional else ""))
 
 
 def _str_list(v: Any) -> list[str]:
@@ -100,13 +124,13 @@ def _str_list(v: Any) -> list[str]:
     return list(v)
 
 
-def _subset(*options: str) -> Callable[[Any], list[str]]:
-    def check(v: Any) -> list[str]:
+def _subset(*options: str) -> Check:
+    def convert(v: Any) -> list[str]:
         if not isinstance(v, list) or any(s not in options for s in v) or len(set(v)) < len(v):
             raise ValueError
         return list(v)
 
-    return check
+    return Check(convert, "must be a list of " + " and/or ".join(f'"{o}"' for o in options))
 
 
 def _origin(v: str) -> str:
@@ -118,8 +142,10 @@ def _origin(v: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def _origins(v: Any) -> list[str]:
-    return [_origin(s) for s in _str_list(v)]
+ORIGINS = Check(
+    lambda v: [_origin(s) for s in _str_list(v)],
+    'must be a list of origins like ["https://ansettr.no"] (scheme and host, no path)',
+)
 
 
 def _secret(v: Any) -> str:
@@ -134,6 +160,13 @@ def _secrets(v: Any) -> list[str]:
     return [_secret(s) for s in v]
 
 
+SECRET = Check(
+    _secret,
+    "must be a string of at least 32 characters (run `consentmgr init` to make one)",
+)
+SECRETS = Check(_secrets, "must be a list of strings of at least 32 characters")
+
+
 def _http_url(v: Any) -> str | None:
     v = _opt_str(v)
     if v is None:
@@ -146,208 +179,154 @@ def _http_url(v: Any) -> str | None:
     return v
 
 
+def _url(example: str) -> Check:
+    return Check(_http_url, f'must be an http(s) URL like "{example}", or empty')
+
+
 KEYS: dict[str, Key] = {
     "SECRET_KEY": Key(
         None,
-        _secret,
-        "must be a string of at least 32 characters (run `consentmgr init` to make one)",
+        SECRET,
         "Signs consent cookies and sessions. Keep it secret; rotate via OLD_SECRET_KEYS.",
     ),
     "OLD_SECRET_KEYS": Key(
-        [],
-        _secrets,
-        "must be a list of strings of at least 32 characters",
-        "Earlier secret keys, still accepted when verifying, so keys can rotate.",
+        [], SECRETS, "Earlier secret keys, still accepted when verifying, so keys can rotate."
     ),
     "DATABASE": Key(
         "consentmgr.sqlite",
-        _str,
-        "must be a path (relative paths are inside the instance folder)",
+        _text("a path (relative paths are inside the instance folder)"),
         "SQLite file with the consent log, policies and outbox.",
     ),
     "SITE_ORIGINS": Key(
-        [],
-        _origins,
-        'must be a list of origins like ["https://ansettr.no"] (scheme and host, no path)',
-        "Origins allowed to post decisions, besides this service's own origin.",
+        [], ORIGINS, "Origins allowed to post decisions, besides this service's own origin."
     ),
-    "COOKIE_NAME": Key("consent", _str, "must be a string", "Name of the consent cookie."),
+    "COOKIE_NAME": Key("consent", _text("a string"), "Name of the consent cookie."),
     "COOKIE_DOMAIN": Key(
         None,
-        _opt_str,
-        'must be a domain like "ansettr.no", or empty for host-only',
+        _opt_text('a domain like "ansettr.no"'),
         "Cookie domain, so the choice is first-party on the site and this service.",
     ),
-    "COOKIE_SECURE": Key(
-        True, _bool, "must be true or false", "Send cookies only over HTTPS (true in production)."
-    ),
+    "COOKIE_SECURE": Key(True, BOOL, "Send cookies only over HTTPS (true in production)."),
     "CONSENT_MAX_AGE_DAYS": Key(
         180,
-        _int(1, 3650),
-        "must be a whole number of days between 1 and 3650",
+        _int(1, 3650, "days"),
         "How long a decision (refusals too) is remembered before the banner asks again.",
     ),
     "BUNDLE_SCRIPTS": Key(
         ["matomo", "fbq"],
         _subset("matomo", "fbq"),
-        'must be a list of "matomo" and/or "fbq"',
         "What /consent.js carries after the banner: our Matomo tracker and the fbq() shim,"
         " so one tag does everything. Each starts only with its category's consent. Leave"
         ' "matomo" out on sites that load the official matomo.js.',
     ),
-    "HONOR_GPC": Key(
-        True,
-        _bool,
-        "must be true or false",
-        "Treat Sec-GPC: 1 / DNT: 1 from undecided visitors as a refusal.",
-    ),
+    "HONOR_GPC": Key(True, BOOL, "Treat Sec-GPC: 1 / DNT: 1 from undecided visitors as a refusal."),
     "POLICY_FILE": Key(
         None,
-        _opt_str,
-        "must be a path to a JSON policy file, or empty for the shipped policy",
+        _opt_text("a path to a JSON policy file"),
         "Your own policy (JSON, same shape as consentmgr/consent/policy.json);"
         " empty uses the shipped one.",
     ),
     "PRIVACY_URL": Key(
-        "/personvern",
-        _str,
-        "must be a URL or a path",
-        "Where the banner's privacy link points.",
+        "/personvern", _text("a URL or a path"), "Where the banner's privacy link points."
     ),
     "PRIVACY_STATEMENT_FILE": Key(
         None,
-        _opt_str,
-        "must be a path to a UTF-8 text file, or empty for the shipped statement",
+        _opt_text("a path to a UTF-8 text file"),
         "Your own privacy statement (plain text) for /personvern; empty uses the shipped one.",
     ),
     "RETENTION_DAYS": Key(
         400,
-        _int(1, 36500),
-        "must be a whole number of days between 1 and 36500",
+        _int(1, 36500, "days"),
         "Personal details of decisions (id, page, browser, network) are blanked after this.",
     ),
     "CHECKPOINT_EVERY": Key(
         1000,
-        _int(1, 10**9),
-        "must be a positive whole number of decisions",
+        _int(1, unit="decisions"),
         "Sign a checkpoint of the log's head every this many decisions (and at least daily).",
     ),
     "SHOW_REOPEN_BUTTON": Key(
-        False,
-        _bool,
-        "must be true or false",
-        'Show a small persistent "Personvern" button that reopens the consent choices.',
+        False, BOOL, 'Show a small persistent "Personvern" button that reopens the consent choices.'
     ),
     "TRUSTED_PROXIES": Key(
         0,
-        _int(0, 5),
-        "must be the number of reverse proxies in front of the app (0 to 5)",
+        _int(0, 5, "reverse proxies in front of the app"),
         "How many proxies set X-Forwarded-For/-Proto/-Host; 0 trusts none.",
     ),
     "MATOMO_URL": Key(
         None,
-        _http_url,
-        'must be an http(s) URL like "https://ansettr.matomo.cloud/", or empty',
+        _url("https://ansettr.matomo.cloud/"),
         "Matomo upstream base URL; hits go to <MATOMO_URL>/matomo.php. Empty disables Matomo.",
     ),
-    "MATOMO_SITE_ID": Key(
-        1,
-        _int(1, 10**9),
-        "must be a positive whole number",
-        "Matomo site id every hit is forced to.",
-    ),
+    "MATOMO_SITE_ID": Key(1, _int(1), "Matomo site id every hit is forced to."),
     "MATOMO_TOKEN_AUTH": Key(
         None,
-        _opt_str,
-        "must be a string",
+        _opt_text("a string"),
         "Matomo token_auth, added server-side so Matomo accepts cip and cdt.",
     ),
     "META_PIXEL_ID": Key(
         None,
-        _pattern(r"\d{5,20}"),
-        "must be the pixel id as a string of digits, or empty",
+        _pattern(r"\d{5,20}", "the pixel id as a string of digits"),
         "Meta pixel (dataset) id; events go to its Conversions API. Empty disables Meta.",
     ),
     "META_ACCESS_TOKEN": Key(
-        None, _opt_str, "must be a string", "Conversions API access token for the pixel."
+        None, _opt_text("a string"), "Conversions API access token for the pixel."
     ),
     "META_API_VERSION": Key(
         "v23.0",
-        _pattern(r"v\d{1,3}\.\d{1,2}"),
-        'must be a Graph API version like "v23.0"',
+        _pattern(r"v\d{1,3}\.\d{1,2}", 'a Graph API version like "v23.0"', optional=False),
         "Graph API version to call.",
     ),
     "META_GRAPH_URL": Key(
         "https://graph.facebook.com",
-        _http_url,
-        "must be an http(s) URL",
+        _url("https://graph.facebook.com"),
         "Graph API host; events go to <META_GRAPH_URL>/<version>/<pixel id>/events.",
     ),
     "META_TEST_EVENT_CODE": Key(
         None,
-        _opt_str,
-        "must be a string",
+        _opt_text("a string"),
         "Test event code from Events Manager, to see events in Test Events; empty in production.",
     ),
     "OUTBOX_MAX_AGE_HOURS": Key(
         48,
-        _int(1, 24 * 30),
-        "must be a whole number of hours between 1 and 720",
+        _int(1, 24 * 30, "hours"),
         "Undelivered Matomo items older than this become dead instead of being sent late.",
     ),
     "OUTBOX_KEEP_DAYS": Key(
-        7,
-        _int(1, 3650),
-        "must be a whole number of days between 1 and 3650",
-        "Delivered and dead outbox items are pruned after this many days.",
+        7, _int(1, 3650, "days"), "Delivered and dead outbox items are pruned after this many days."
     ),
     "DELIVER_IN_BACKGROUND": Key(
         True,
-        _bool,
-        "must be true or false",
+        BOOL,
         "Run the deliverer as a thread in each app process (false: run `consentmgr deliver`).",
     ),
     "DELIVER_INTERVAL_SECONDS": Key(
         2.0,
         _float(0.05, 3600),
-        "must be a number of seconds between 0.05 and 3600",
         "How often the deliverer looks for due items when it is not woken by a new one.",
     ),
-    "UPSTREAM_CONNECT_TIMEOUT": Key(
-        3.05, _float(0.1, 60), "must be seconds between 0.1 and 60", "Connect timeout upstream."
-    ),
-    "UPSTREAM_READ_TIMEOUT": Key(
-        10.0, _float(0.1, 300), "must be seconds between 0.1 and 300", "Read timeout upstream."
-    ),
-    # Admin console (consentmgr.admin): sessions, sign-in throttling, passwords.
+    "UPSTREAM_CONNECT_TIMEOUT": Key(3.05, _float(0.1, 60), "Connect timeout upstream."),
+    "UPSTREAM_READ_TIMEOUT": Key(10.0, _float(0.1, 300), "Read timeout upstream."),
     "ADMIN_IDLE_MINUTES": Key(
         30,
-        _int(1, 24 * 60),
-        "must be a whole number of minutes between 1 and 1440",
+        _int(1, 24 * 60, "minutes"),
         "An admin console session ends after this many minutes without a request.",
     ),
     "ADMIN_MIN_PASSWORD_LENGTH": Key(
-        12,
-        _int(8, 256),
-        "must be a whole number between 8 and 256",
-        "Shortest password `consentmgr create-admin` accepts.",
+        12, _int(8, 256, "characters"), "Shortest password `consentmgr create-admin` accepts."
     ),
     "ADMIN_LOGIN_MAX_FAILURES": Key(
         5,
-        _int(1, 1000),
-        "must be a whole number between 1 and 1000",
+        _int(1, 1000, "failed sign-ins"),
         "Failed sign-ins allowed per username and per client network within the window.",
     ),
     "ADMIN_LOGIN_WINDOW_MINUTES": Key(
         15,
-        _int(1, 24 * 60),
-        "must be a whole number of minutes between 1 and 1440",
+        _int(1, 24 * 60, "minutes"),
         "The window for ADMIN_LOGIN_MAX_FAILURES; further attempts get 429 until it passes.",
     ),
     "SQLITE_SYNCHRONOUS": Key(
         "FULL",
         _choice("FULL", "NORMAL"),
-        'must be "FULL" or "NORMAL"',
         "FULL survives power loss; NORMAL survives a crash of the app, faster.",
     ),
 }
@@ -392,27 +371,24 @@ def read_file(path: Path) -> dict[str, Any]:
         raise ConfigError(str(path), "(syntax)", f"is not valid TOML: {e}") from None
 
 
-def validate(
-    values: Mapping[str, Any], source: str, *, testing: bool = False, extra: Mapping = ()
-) -> dict[str, Any]:
+def validate(values: Mapping[str, Any], source: str, *, testing: bool = False) -> dict[str, Any]:
     """Check ``values`` against the known keys and return them with defaults filled in.
 
     Unknown keys are refused so a typo (``COOKIE_SECUR``) cannot silently leave the
-    default in force. ``extra`` lists further keys other modules declare.
+    default in force.
     """
-    known = {**KEYS, **dict(extra)}
     out: dict[str, Any] = {}
     for name, value in values.items():
         if name == "TESTING":
             out[name] = bool(value)
             continue
-        if name not in known:
+        if name not in KEYS:
             raise ConfigError(source, name, "is not a known setting (check its spelling)")
         try:
-            out[name] = known[name].check(value)
+            out[name] = KEYS[name].check.convert(value)
         except (ValueError, TypeError):
-            raise ConfigError(source, name, known[name].expected) from None
-    for name, key in known.items():
+            raise ConfigError(source, name, KEYS[name].check.expected) from None
+    for name, key in KEYS.items():
         out.setdefault(name, key.default)
     if out["SECRET_KEY"] is None:
         if not (testing or out.get("TESTING")):

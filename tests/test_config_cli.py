@@ -1,10 +1,11 @@
+import re
 import tomllib
 
 import pytest
 from click.testing import CliRunner
 from conftest import make_config
 
-from consentmgr import cli, create_app
+from consentmgr import cli, config, create_app
 from consentmgr.config import ConfigError
 
 
@@ -92,3 +93,21 @@ def test_bad_policy_file_is_reported(tmp_path):
 def test_migrate_command_is_idempotent(runner):
     result = runner.invoke(args=["migrate"])
     assert result.exit_code == 0 and "up to date" in result.output
+
+
+def test_every_range_message_states_the_range_its_check_enforces():
+    ranged = 0
+    for name, key in config.KEYS.items():
+        m = re.search(r"between (\S+) and (\S+)$", key.check.expected)
+        if not m:
+            continue
+        ranged += 1
+        lo, hi = (float(x) for x in m.groups())
+        for inside in (lo, hi):
+            key.check.convert(int(inside) if inside.is_integer() else inside)
+        for outside in (lo - 1, hi + 1):
+            with pytest.raises(ValueError):
+                key.check.convert(int(outside))
+        with pytest.raises(ConfigError, match=f"{name} must be .* between"):
+            config.validate({name: int(hi + 1)}, "config.toml", testing=True)
+    assert ranged >= 10
