@@ -24,7 +24,7 @@ from . import log as consent_log
 from . import methods
 from .cookie import Consent
 from .gate import current_consent, current_policy
-from .policy import LANGS, Policy
+from .policy import DEFAULT_LANG, LANGS, Policy
 from .visitor import ip_prefix, page_url, ua_family
 
 bp = Blueprint("consent_api", __name__, url_prefix="/api")
@@ -68,9 +68,7 @@ def parse_decision(body: dict[str, Any], policy: Policy) -> tuple[dict[str, bool
     method = body.get("method")
     if method not in methods.POSTED:
         raise ApiError(400, f"method must be one of {', '.join(methods.POSTED)}")
-    lang = body.get("lang", "nb")
-    if lang not in LANGS:
-        raise ApiError(400, f"lang must be one of {', '.join(LANGS)}")
+    lang = _lang(body)
     posted = body.get("choices")
     if not isinstance(posted, dict):
         raise ApiError(400, "choices must be an object of category: true/false")
@@ -127,6 +125,13 @@ def record(
     return response
 
 
+def _lang(body: dict[str, Any]) -> str:
+    lang = body.get("lang", DEFAULT_LANG)
+    if lang not in LANGS:
+        raise ApiError(400, f"lang must be one of {', '.join(LANGS)}")
+    return lang
+
+
 def _page(body: dict[str, Any]) -> str | None:
     try:
         return page_url(body.get("page"))
@@ -159,9 +164,7 @@ def withdraw() -> Response:
     unknown = set(body) - {"lang", "page"}
     if unknown:
         raise ApiError(400, f"unknown field: {sorted(unknown)[0]}")
-    lang = body.get("lang", "nb")
-    if lang not in LANGS:
-        raise ApiError(400, f"lang must be one of {', '.join(LANGS)}")
+    lang = _lang(body)
     choices = {c: False for c in current_policy().optional}
     return record(choices, "withdraw", lang, _page(body), status=200)
 

@@ -33,7 +33,6 @@ bp = Blueprint("banner", __name__)
 STATIC = Path(__file__).resolve().parents[2] / "static" / "js"
 # consent.js is the readable source; bench/minify.py makes consent.min.js from
 # it, and that is what visitors download.
-SOURCE = STATIC / "consent.js"
 SERVED = STATIC / "consent.min.js"
 PLACEHOLDER = "__POLICY__"
 # What BUNDLE_SCRIPTS may add after the banner, each also served on its own.

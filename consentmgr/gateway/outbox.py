@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -72,10 +72,6 @@ def claim(db: sqlite_utils.Database, target: str, limit: int, owner: str, now: f
                 [(now + LEASE_SECONDS, owner, r[0]) for r in rows],
             )
     return [Item(*r) for r in rows]
-
-
-def _ids(items: Iterable[Item]) -> list[tuple[int]]:
-    return [(i.id,) for i in items]
 
 
 def delivered(

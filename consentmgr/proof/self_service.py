@@ -50,6 +50,7 @@ from ..consent import cookie as consent_cookie
 from ..consent import log as consent_log
 from ..consent.gate import current_policy
 from ..consent.methods import VISITOR_LABELS
+from ..consent.policy import DEFAULT_LANG
 from ..db import get_db
 from ..gateway import outbox, sealed
 from ..web.origin import require_allowed_origin
@@ -172,7 +173,7 @@ def _is_pair(value: Any) -> bool:
 
 def category_names() -> dict[str, str]:
     """Category ids by their bokmål names in the current policy, for the page."""
-    return {c["id"]: c["texts"]["nb"]["name"] for c in current_policy().categories}
+    return {c["id"]: c["texts"][DEFAULT_LANG]["name"] for c in current_policy().categories}
 
 
 @bp.get("/mine-data")

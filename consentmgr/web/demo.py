@@ -15,6 +15,8 @@ import re
 
 from flask import Blueprint, Response, abort, make_response, render_template, request
 
+from ..consent.policy import DEFAULT_LANG
+
 bp = Blueprint("demo", __name__, url_prefix="/demo")
 
 PAGES = ("index", "personvern")
@@ -108,9 +110,9 @@ def page_lang() -> tuple[str, dict[str, str]]:
     Any well-formed language tag is accepted, so the banner's fallback to the
     browser's languages can be tried with e.g. ``?lang=de`` (page in English).
     """
-    lang = request.args.get("lang", "nb")
+    lang = request.args.get("lang", DEFAULT_LANG)
     if not LANG_TAG.fullmatch(lang):
-        lang = "nb"
+        lang = DEFAULT_LANG
     primary = lang.split("-")[0].lower()
     return lang, TEXTS.get(primary, TEXTS["en"])
 
