@@ -8,24 +8,18 @@ endpoint refuse an ``Origin`` outside ``SITE_ORIGINS``; the Matomo endpoint
 changes nothing but a counter unless the visitor's signed cookie grants
 consent). ``/mine-data`` is exempt too: its erase form carries a token bound
 to the visitor's consent id (``self_service``), so visitors get no session
-cookie. A new machine endpoint's blueprint must be added to ``EXEMPT``.
+cookie. Such blueprints are registered with ``register_exempt``, so the exemption
+is written where the blueprint is registered; any other blueprint is protected.
 
 A missing or wrong token is answered 400 with a short page, not a stack trace.
 """
 
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Blueprint, Flask, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from ..consent import api as consent_api
-from ..gateway.matomo import endpoint as matomo_gateway
-from ..gateway.meta import endpoint as meta_gateway
-from ..proof import self_service
-
 csrf = CSRFProtect()
-
-EXEMPT = (consent_api.bp, matomo_gateway.bp, meta_gateway.bp, self_service.bp)
 
 
 def _refused(e: CSRFError):
@@ -38,6 +32,10 @@ def init_app(app: Flask) -> None:
     # A token lives as long as the session it is bound to; sessions have their own timeouts.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
     csrf.init_app(app)
-    for blueprint in EXEMPT:
-        csrf.exempt(blueprint)
     app.register_error_handler(CSRFError, _refused)
+
+
+def register_exempt(app: Flask, blueprint: Blueprint) -> None:
+    """Register a blueprint whose endpoints have their own guard instead of a session token."""
+    csrf.exempt(blueprint)
+    app.register_blueprint(blueprint)
