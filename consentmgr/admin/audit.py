@@ -29,7 +29,7 @@ ACTIONS = (
 )
 
 
-def record(
+def append(
     db: sqlite_utils.Database,
     action: str,
     username: str | None,

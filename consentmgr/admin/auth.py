@@ -53,7 +53,7 @@ def _page(form: LoginForm, error: str | None = None, status: int = 200) -> Respo
 
 
 def _throttled(form: LoginForm, username: str, wait: int) -> Response:
-    audit.record(get_db(), "login_throttled", username, request.remote_addr)
+    audit.append(get_db(), "login_throttled", username, request.remote_addr)
     minutes = math.ceil(wait / 60)
     response = _page(
         form,
@@ -72,7 +72,7 @@ def _signed_in(username: str) -> Response:
     session["admin"] = admin_sessions.start(db, username, request.remote_addr, time.time())
     session["who"] = username
     login_throttle.clear(db, username)
-    audit.record(db, "login", username, request.remote_addr)
+    audit.append(db, "login", username, request.remote_addr)
     return redirect(_next_url())
 
 
@@ -93,7 +93,7 @@ def login() -> Response:
     if admins.authenticate(db, username, form.password.data):
         return _signed_in(username)
     login_throttle.record_failure(db, keys, _window(), now)
-    audit.record(db, "login_failed", username[:64], request.remote_addr)
+    audit.append(db, "login_failed", username[:64], request.remote_addr)
     return _page(form, FAILED, 401)
 
 
@@ -102,7 +102,7 @@ def logout() -> Response:
     if request.method == "GET":
         return Response(render_template("admin/logout.html"), mimetype="text/html")
     admin_sessions.end(get_db(), session.get("admin"))
-    audit.record(get_db(), "logout", g.admin, request.remote_addr)
+    audit.append(get_db(), "logout", g.admin, request.remote_addr)
     session.clear()
     flash("You are signed out.")
     return redirect(url_for("admin.login"))

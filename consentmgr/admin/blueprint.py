@@ -42,7 +42,7 @@ def require_session() -> Response | None:
         g.admin = username
         return None
     if token:
-        audit.record(get_db(), "session_expired", session.get("who"), request.remote_addr)
+        audit.append(get_db(), "session_expired", session.get("who"), request.remote_addr)
         session.clear()
         flash(
             f"You were signed out after {current_app.config['ADMIN_IDLE_MINUTES']} minutes"

@@ -88,7 +88,7 @@ def export() -> Response:
     for key in ("version", "lang"):
         if request.args.get(key):
             detail += f", {key} {request.args[key]}"
-    audit.record(db.get_db(), "export", g.admin, request.remote_addr, detail)
+    audit.append(db.get_db(), "export", g.admin, request.remote_addr, detail)
     return Response(
         stream_with_context(rows_as_csv(sql, params)),
         mimetype="text/csv",

@@ -46,7 +46,7 @@ def retry() -> Response:
     ids = [int(raw)] if raw is not None else None
     n = outbox.retry_dead(get_db(), time.time(), ids)
     what = f"item {ids[0]}" if ids else "all dead items"
-    audit.record(get_db(), "retry", g.admin, request.remote_addr, f"{what}: {n} re-queued")
+    audit.append(get_db(), "retry", g.admin, request.remote_addr, f"{what}: {n} re-queued")
     flash(f"Re-queued {n} dead item{'s' if n != 1 else ''}; the deliverer sends them next.")
     back = "admin.dashboard" if request.form.get("back") == "dashboard" else "admin.outbox_page"
     return redirect(url_for(back))

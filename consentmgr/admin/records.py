@@ -63,11 +63,11 @@ def lookup() -> Response:
     if not consent_id:
         flash("Enter a consent id to look it up.")
         return redirect(url_for("admin.dashboard"))
-    return redirect(url_for("admin.record", consent_id=consent_id))
+    return redirect(url_for("admin.consent_history", consent_id=consent_id))
 
 
 @bp.get("/consent/<consent_id>")
-def record(consent_id: str) -> Response:
+def consent_history(consent_id: str) -> Response:
     if len(consent_id) > MAX_ID_LENGTH:
         abort(404)
     db = get_db()
@@ -76,7 +76,7 @@ def record(consent_id: str) -> Response:
         row["chain_ok"] = chain_ok(db, row)
         row["choice_map"] = json.loads(row["choices"])
     if rows:
-        audit.record(db, "view_record", g.admin, request.remote_addr, _seqs(rows))
+        audit.append(db, "view_record", g.admin, request.remote_addr, _seqs(rows))
     html = render_template(
         "admin/record.html",
         consent_id=consent_id,
@@ -105,7 +105,7 @@ def erase(consent_id: str) -> Response:
     if not rows:
         abort(404)
     _, hits = retention.erase(db, consent_id, datetime.now(UTC))
-    audit.record(db, "erase", g.admin, request.remote_addr, "erased " + _seqs(rows))
+    audit.append(db, "erase", g.admin, request.remote_addr, "erased " + _seqs(rows))
     flash(
         f"Erased {_seqs(rows)}: the consent id, page, browser and network are blank;"
         " the decisions stay counted and the log still verifies."

@@ -90,7 +90,7 @@ def parse_decision(body: dict[str, Any], policy: Policy) -> tuple[dict[str, bool
     return choices, method, lang
 
 
-def record(
+def save_decision(
     choices: dict[str, bool], method: str, lang: str, page: str | None, status: int = 201
 ) -> Response:
     """Log the decision, then answer with the new state and a fresh cookie."""
@@ -154,7 +154,7 @@ def decide() -> Response:
     require_allowed_origin()
     body = json_object(MAX_BODY)
     choices, method, lang = parse_decision(body, current_policy())
-    return record(choices, method, lang, _page(body))
+    return save_decision(choices, method, lang, _page(body))
 
 
 @bp.delete("/consent")
@@ -166,7 +166,7 @@ def withdraw() -> Response:
         raise ApiError(400, f"unknown field: {sorted(unknown)[0]}")
     lang = _lang(body)
     choices = {c: False for c in current_policy().optional}
-    return record(choices, "withdraw", lang, _page(body), status=200)
+    return save_decision(choices, "withdraw", lang, _page(body), status=200)
 
 
 @bp.before_request

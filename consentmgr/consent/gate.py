@@ -27,6 +27,12 @@ def current_consent(*, allow_expired: bool = False) -> Consent | None:
     )
 
 
+def visitor_id() -> str | None:
+    """The consent id in this browser's signed cookie (expired still counts: it is theirs)."""
+    consent = current_consent(allow_expired=True)
+    return consent.id if consent else None
+
+
 def valid_consent() -> Consent | None:
     """The visitor's consent if it is verified, unexpired and for the current version."""
     consent = current_consent()

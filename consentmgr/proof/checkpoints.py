@@ -107,7 +107,7 @@ def all_checkpoints(db: sqlite_utils.Database) -> list[Checkpoint]:
     return [from_row(r) for r in db["checkpoints"].rows_where(order_by="seq")]
 
 
-def record(
+def anchor(
     app: Flask, db: sqlite_utils.Database, seq: int, chain_hash: str, now: datetime
 ) -> Checkpoint:
     """Sign and store the head ``(seq, chain_hash)``; an existing checkpoint at seq is kept."""
@@ -131,7 +131,7 @@ def make(app: Flask, db: sqlite_utils.Database, now: datetime) -> Checkpoint | N
     current = head(db)
     if current is None:
         return None
-    return record(app, db, current[0], current[1], now)
+    return anchor(app, db, current[0], current[1], now)
 
 
 def after_append(
@@ -143,7 +143,7 @@ def after_append(
     per CHECKPOINT_EVERY decisions.
     """
     if row["seq"] % app.config["CHECKPOINT_EVERY"] == 0:
-        record(app, db, row["seq"], row["chain_hash"], now)
+        anchor(app, db, row["seq"], row["chain_hash"], now)
 
 
 def ensure_recent(
@@ -162,7 +162,7 @@ def ensure_recent(
         return None
     if last is not None and now - datetime.fromisoformat(last.ts) < max_age:
         return None
-    return record(app, db, current[0], current[1], now)
+    return anchor(app, db, current[0], current[1], now)
 
 
 @dataclass(frozen=True)

@@ -46,10 +46,11 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from .. import signing
 from ..consent import log as consent_log
-from ..consent.gate import current_consent
+from ..consent.gate import visitor_id
 from ..consent.methods import VISITOR_LABELS
 from ..consent.policy import canonical, shown
 from ..db import get_db
+from ..web.security_headers import private
 from . import checkpoints
 
 bp = Blueprint("receipts", __name__)
@@ -63,12 +64,6 @@ LANG_LABELS = {"nb": "bokmål", "nn": "nynorsk", "en": "engelsk"}
 
 def _serializer(app: Flask) -> URLSafeSerializer:
     return signing.serializer(app, SALT)
-
-
-def visitor_id() -> str | None:
-    """The consent id in this browser's signed cookie (expired still counts: it is theirs)."""
-    consent = current_consent(allow_expired=True)
-    return consent.id if consent else None
 
 
 def is_own(consent_id: str) -> bool:
@@ -223,14 +218,6 @@ def wants_json() -> bool:
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json"
-
-
-def private(response: Response, vary: tuple[str, ...] = ("Cookie",)) -> Response:
-    """One visitor's own data: never cached or indexed, and it depends on their cookie."""
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Robots-Tag"] = "noindex"
-    response.vary.update(vary)
-    return response
 
 
 @bp.get("/receipt/<consent_id>")

@@ -48,13 +48,14 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from .. import signing
 from ..consent import cookie as consent_cookie
 from ..consent import log as consent_log
-from ..consent.gate import current_policy
+from ..consent.gate import current_policy, visitor_id
 from ..consent.methods import VISITOR_LABELS
 from ..consent.policy import DEFAULT_LANG
 from ..db import get_db
 from ..gateway import outbox, sealed
 from ..web.origin import require_allowed_origin
-from . import receipts, retention
+from ..web.security_headers import private
+from . import retention
 
 bp = Blueprint("self_service", __name__)
 
@@ -178,7 +179,7 @@ def category_names() -> dict[str, str]:
 
 @bp.get("/mine-data")
 def show() -> Response:
-    consent_id = receipts.visitor_id()
+    consent_id = visitor_id()
     data = None
     if consent_id:
         data = held(current_app, get_db(), consent_id, datetime.now(UTC))
@@ -192,12 +193,12 @@ def show() -> Response:
         flatten=flatten,
         erase_token=erase_token(consent_id) if consent_id else None,
     )
-    return receipts.private(make_response(html))
+    return private(make_response(html))
 
 
 @bp.get("/mine-data.json")
 def download() -> Response:
-    consent_id = receipts.visitor_id()
+    consent_id = visitor_id()
     now = datetime.now(UTC)
     data = (
         held(current_app, get_db(), consent_id, now)
@@ -207,13 +208,13 @@ def download() -> Response:
     response = make_response(json.dumps(data, ensure_ascii=False, indent=2))
     response.mimetype = "application/json"
     response.headers["Content-Disposition"] = f'attachment; filename="{DOWNLOAD_NAME}"'
-    return receipts.private(response)
+    return private(response)
 
 
 @bp.post("/mine-data/slett")
 def erase() -> Response:
     require_allowed_origin()
-    consent_id = receipts.visitor_id()
+    consent_id = visitor_id()
     erased, hits = 0, outbox.Erased(0, 0, 0)
     if consent_id:
         check_erase_token(request.form.get("token", ""), consent_id)
@@ -225,4 +226,4 @@ def erase() -> Response:
         )
     )
     consent_cookie.clear_cookie(current_app, response)
-    return receipts.private(response)
+    return private(response)

@@ -56,3 +56,11 @@ def add_headers(response: Response) -> Response:
 def init_app(app: Flask) -> None:
     app.after_request(add_headers)
     app.jinja_env.globals["csp_nonce"] = csp_nonce
+
+
+def private(response: Response, vary: tuple[str, ...] = ("Cookie",)) -> Response:
+    """One visitor's own data: never cached or indexed, and it depends on their cookie."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex"
+    response.vary.update(vary)
+    return response
