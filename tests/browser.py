@@ -89,7 +89,7 @@ def chromium() -> Iterator[Any]:
 @pytest.fixture
 def live_server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     """Start the app with config overrides; every server started is stopped after the test."""
-    from conftest import make_config
+    from helpers import make_config
 
     started: list[LiveServer] = []
 

@@ -1,24 +1,10 @@
 import pytest
+from helpers import make_config
 
 from consentmgr import create_app
 from consentmgr.db import connect
 
 pytest_plugins = ["browser"]
-
-SITE = "https://ansettr.no"
-
-
-def make_config(tmp_path, **overrides):
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    return {
-        "TESTING": True,
-        "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
-        "DATABASE": str(tmp_path / "consent.sqlite"),
-        "SITE_ORIGINS": [SITE],
-        "COOKIE_SECURE": False,
-        "DELIVER_IN_BACKGROUND": False,
-        **overrides,
-    }
 
 
 @pytest.fixture(autouse=True)

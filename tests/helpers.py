@@ -1,19 +1,37 @@
 """Small helpers shared by the tests."""
 
 import json
+import re
+from html.parser import HTMLParser
 from importlib import resources
+from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent  # the checkout
 SITE = "https://ansettr.no"
 ACCEPT_ALL = {
     "choices": {"analytics": True, "marketing": True},
     "method": "accept_all",
     "lang": "nb",
 }
+CUSTOM = {"choices": {"analytics": True, "marketing": False}, "method": "custom", "lang": "nb"}
 REJECT_ALL = {
     "choices": {"analytics": False, "marketing": False},
     "method": "reject_all",
     "lang": "nb",
 }
+
+
+def make_config(tmp_path, **overrides):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+        "DATABASE": str(tmp_path / "consent.sqlite"),
+        "SITE_ORIGINS": [SITE],
+        "COOKIE_SECURE": False,
+        "DELIVER_IN_BACKGROUND": False,
+        **overrides,
+    }
 
 
 def post_decision(
@@ -63,8 +81,6 @@ def matomo_ok(request):
 
 def gateway_app(tmp_path, url, **overrides):
     """An app whose Matomo upstream is ``url``, with short timeouts for tests."""
-    from conftest import make_config
-
     from consentmgr import create_app
 
     settings = {
@@ -87,3 +103,72 @@ def deliver(app):
 def shipped_policy() -> dict:
     """The shipped policy as JSON, for tests that write a changed copy of it."""
     return json.loads(resources.files("consentmgr.consent").joinpath("policy.json").read_text())
+
+
+class Page(HTMLParser):
+    """Headings, text, links, forms and elements of an HTML page, read the way a browser would."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.headings: list[tuple[str, str]] = []
+        self.links: list[str] = []
+        self.tags: list[tuple[str, dict]] = []
+        self.text_parts: list[str] = []
+        self._heading: list[str] | None = None
+        self._skip = 0
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append((tag, attrs))
+        if tag in ("script", "style"):
+            self._skip += 1
+        if re.fullmatch(r"h[1-6]", tag):
+            self._heading = []
+        if tag == "a" and "href" in attrs:
+            self.links.append(attrs["href"])
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style"):
+            self._skip -= 1
+        if re.fullmatch(r"h[1-6]", tag) and self._heading is not None:
+            self.headings.append((tag, " ".join("".join(self._heading).split())))
+            self._heading = None
+
+    def handle_data(self, data):
+        if self._skip:
+            return
+        self.text_parts.append(data)
+        if self._heading is not None:
+            self._heading.append(data)
+
+    @property
+    def text(self) -> str:
+        return " ".join("".join(self.text_parts).split())
+
+    def find(self, tag: str, **attrs) -> list[dict]:
+        return [
+            a
+            for t, a in self.tags
+            if t == tag
+            and all(
+                k.replace("_", "-") in a and a[k.replace("_", "-")] == v for k, v in attrs.items()
+            )
+        ]
+
+
+def consent_value(client) -> str | None:
+    cookie = client.get_cookie("consent")
+    return cookie.value if cookie else None
+
+
+def receipt_json(client, path):
+    return client.get(path, headers={"Accept": "application/json"})
+
+
+def db_rows(database, table="decisions"):
+    return [dict(r) for r in database[table].rows_where(order_by="rowid")]
+
+
+def aggregates(database):
+    return {t: db_rows(database, t) for t in ("daily_decisions", "daily_consent", "daily_pages")}

@@ -3,7 +3,7 @@ import tomllib
 
 import pytest
 from click.testing import CliRunner
-from conftest import make_config
+from helpers import make_config
 
 from consentmgr import cli, config, create_app
 from consentmgr.config import ConfigError

@@ -1,8 +1,7 @@
 import json
 from datetime import UTC, datetime, timedelta
 
-from conftest import make_config
-from helpers import ACCEPT_ALL, post_decision, shipped_policy
+from helpers import ACCEPT_ALL, make_config, post_decision, shipped_policy
 from itsdangerous import URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode
 

@@ -31,10 +31,9 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
-from helpers import ACCEPT_ALL, SITE
+from helpers import ACCEPT_ALL, ROOT, SITE
 from werkzeug import Response
 
-ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 HITS = 2000
 KILL_AFTER = 700

@@ -200,7 +200,7 @@ def test_gpc_signal_for_undecided_visitor(client, database):
 
 
 def test_gpc_ignored_when_not_honoured(tmp_path):
-    from conftest import make_config
+    from helpers import make_config
 
     from consentmgr import create_app
 

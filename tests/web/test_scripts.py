@@ -3,11 +3,11 @@
 import gzip
 import hashlib
 import re
-from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-JS = Path(__file__).resolve().parent.parent / "static" / "js"
+JS = ROOT / "static" / "js"
 
 
 @pytest.mark.parametrize("name", ["matomo", "fbq"])

@@ -1,12 +1,13 @@
 import multiprocessing
 import sqlite3
+from datetime import UTC, datetime
 
 import pytest
-from conftest import make_config
-from helpers import ACCEPT_ALL, REJECT_ALL, SITE, count, post_decision
+from helpers import ACCEPT_ALL, REJECT_ALL, SITE, count, make_config, post_decision
 
 from consentmgr import create_app
 from consentmgr.consent import log as consent_log
+from consentmgr.proof import retention
 
 
 def decide_many(config, n, barrier):
@@ -106,10 +107,12 @@ def test_verify_log_detects_deleted_row(logged, runner):
 
 
 def test_erasing_personal_fields_keeps_chain_valid(logged, runner):
-    logged.execute(
-        "update decisions set consent_id = null, page = null, ua_family = null,"
-        " ip_prefix = null, salt = null, erased_at = '2026-11-25' where seq = 2"
-    )
+    [(consent_id,)] = logged.execute("select consent_id from decisions where seq = 2").fetchall()
+    erased, _ = retention.erase(logged, consent_id, datetime.now(UTC))
+    assert erased == 1
+    [row] = logged.query("select * from decisions where seq = 2")
+    assert row["consent_id"] is row["page"] is row["ua_family"] is row["ip_prefix"] is None
+    assert row["salt"] is None and row["erased_at"]
     assert runner.invoke(args=["verify-log"]).exit_code == 0
     verdict = consent_log.verify(logged)
     assert verdict.ok and verdict.count == 5

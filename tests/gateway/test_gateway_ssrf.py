@@ -22,8 +22,7 @@ from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl, quote, urlencode
 
 import pytest
-from conftest import make_config
-from helpers import ACCEPT_ALL, MATOMO_TOKEN, SITE, deliver, matomo_ok, post_decision
+from helpers import ACCEPT_ALL, MATOMO_TOKEN, SITE, deliver, make_config, matomo_ok, post_decision
 from helpers import gateway_app as _gateway_app
 from werkzeug import Response
 from werkzeug.serving import make_server

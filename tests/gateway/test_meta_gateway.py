@@ -4,8 +4,7 @@ import json
 import time
 
 import pytest
-from conftest import make_config
-from helpers import ACCEPT_ALL, SITE, count, database_bytes, deliver, post_decision
+from helpers import ACCEPT_ALL, SITE, count, database_bytes, deliver, make_config, post_decision
 from werkzeug import Response
 
 from consentmgr import create_app

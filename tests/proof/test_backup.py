@@ -4,8 +4,7 @@ import stat
 import threading
 
 import pytest
-from conftest import make_config
-from helpers import ACCEPT_ALL, post_decision
+from helpers import ACCEPT_ALL, make_config, post_decision
 
 from consentmgr import create_app
 from consentmgr.db import connect

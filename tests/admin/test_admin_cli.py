@@ -35,7 +35,7 @@ def test_create_admin_from_stdin_and_a_short_password_is_refused_clearly(runner,
 
 
 def test_minimum_length_follows_the_config(tmp_path):
-    from conftest import make_config
+    from helpers import make_config
 
     from consentmgr import create_app
 

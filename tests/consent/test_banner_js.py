@@ -6,16 +6,13 @@ import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
-from conftest import make_config
-from helpers import shipped_policy
+from helpers import ROOT, make_config, shipped_policy
 
 from consentmgr import create_app
 from consentmgr.consent import banner, policy
 
-ROOT = Path(__file__).resolve().parent.parent
 # What a visitor downloads: banner, policy texts, Matomo tracker and fbq shim.
 FIRST_VISIT_GOAL = 6 * 1024
 
