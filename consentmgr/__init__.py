@@ -10,12 +10,9 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import admin, cli, config, db, migrations
+from . import admin, cli, config, db, gateway, migrations
 from .consent import api as consent_api
 from .consent import banner, policy
-from .gateway import deliver
-from .gateway.matomo import endpoint as matomo_gateway
-from .gateway.meta import endpoint as meta_gateway
 from .proof import privacy_page, receipts, self_service
 from .web import csrf, demo, errors, health, security_headers
 
@@ -68,10 +65,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(privacy_page.bp)
     app.register_blueprint(receipts.bp)
-    # Their own guard instead of a session token: an Origin check (consent API,
-    # Meta events), the signed consent cookie (Matomo hits), a token bound to
-    # the consent id (/mine-data's erase form).
-    for guarded in (consent_api.bp, matomo_gateway.bp, meta_gateway.bp, self_service.bp):
+    # Their own guard instead of a session token: an Origin check (consent API),
+    # a token bound to the consent id (/mine-data's erase form).
+    for guarded in (consent_api.bp, self_service.bp):
         csrf.register_exempt(app, guarded)
-    deliver.init_app(app)
+    gateway.init_app(app)
     return app
