@@ -329,6 +329,12 @@ KEYS: dict[str, Key] = {
         _choice("FULL", "NORMAL"),
         "FULL survives power loss; NORMAL survives a crash of the app, faster.",
     ),
+    "HIT_FLUSH_MS": Key(
+        50,
+        _int(0, 1000, "milliseconds"),
+        "Gateway hits are on disk within this window of their 204 (a power cut can lose at"
+        " most this window of hits, never a decision); 0 flushes each hit before answering.",
+    ),
 }
 
 

@@ -22,12 +22,20 @@ and :func:`immediate` calls ``fdatasync`` on the WAL file *after* releasing
 the lock. That flush covers the transaction's frames and every frame before
 them, so nothing acknowledged is lost, and concurrent flushes overlap on the
 disk instead of queueing. Single statements outside :func:`immediate` (the
-gateway's counters, the admin session's last-seen time) are flushed only
-where they call :func:`flush_if_durable`.
+admin session's last-seen time) are flushed only where they call
+:func:`flush_if_durable`.
+
+Hits are analytics, not proof: the gateway commits them with
+``immediate(db, flush=False)`` and calls :func:`flush_soon`, and one thread
+per process puts every hit committed in the last ``HIT_FLUSH_MS`` on disk with
+a single ``fdatasync``. A committed hit survives any crash of the app (it is in
+the WAL file); only a power cut can take back the hits of that window, never a
+decision. ``HIT_FLUSH_MS = 0`` flushes each hit before it is answered.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import os
@@ -48,6 +56,7 @@ class Database(sqlite_utils.Database):
     file: str = ""
     writer_lock: int = -1
     durable: bool = False
+    flushes: int = 0  # fdatasyncs made through this connection, for the durability tests
     _wal: int = -1
 
     def flush(self) -> None:
@@ -66,8 +75,10 @@ class Database(sqlite_utils.Database):
                     os.fdatasync(fd)
                 finally:
                     os.close(fd)
+                self.flushes += 1
                 return
         os.fdatasync(self._wal)
+        self.flushes += 1
 
     def close(self) -> None:
         for name in ("writer_lock", "_wal"):
@@ -130,7 +141,7 @@ def close_db(_exc: BaseException | None = None) -> None:
 
 
 @contextlib.contextmanager
-def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+def immediate(db: sqlite_utils.Database, *, flush: bool = True) -> Iterator[sqlite_utils.Database]:
     """A write transaction that holds SQLite's write lock from its first statement.
 
     Reading the chain head and appending the next row must be one step across
@@ -144,7 +155,8 @@ def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     load costs more than the write itself.
 
     On a durable database the transaction is flushed to disk after both locks
-    are released and before this returns.
+    are released and before this returns, unless ``flush`` is false: then the
+    caller answers for it, as the gateway does with :func:`flush_soon`.
     """
     lock = getattr(db, "writer_lock", -1)
     if lock >= 0:
@@ -160,7 +172,8 @@ def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     finally:
         if lock >= 0:
             fcntl.flock(lock, fcntl.LOCK_UN)
-    flush_if_durable(db)
+    if flush:
+        flush_if_durable(db)
 
 
 def flush_if_durable(db: sqlite_utils.Database) -> None:
@@ -169,6 +182,79 @@ def flush_if_durable(db: sqlite_utils.Database) -> None:
         db.flush()
 
 
+class GroupFlusher:
+    """Puts committed hits on disk within a window, one ``fdatasync`` for all of them.
+
+    The first :meth:`request` after a flush starts the window; commits during
+    it ride along. The thread is this process's own (it is started again after
+    a fork) and keeps a connection used only for flushing.
+    """
+
+    def __init__(self, path: Path, window_seconds: float) -> None:
+        self.path = path
+        self.window = window_seconds
+        self.cond = threading.Condition()
+        self.pending = False
+        self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.pid = -1
+        self.db: Database | None = None
+
+    @property
+    def flushes(self) -> int:
+        return self.db.flushes if self.db else 0
+
+    def request(self) -> None:
+        with self.cond:
+            if self.thread is None or self.pid != os.getpid() or not self.thread.is_alive():
+                self.pid, self.db = os.getpid(), None
+                self.thread = threading.Thread(
+                    target=self._run, name="consentmgr-flusher", daemon=True
+                )
+                self.thread.start()
+            if not self.pending:
+                self.pending = True
+                self.cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self.cond:
+                while not self.pending:
+                    self.cond.wait()
+            self.stopping.wait(self.window)
+            self.flush()
+
+    def flush(self) -> None:
+        """Flush now whatever is pending (the thread after its window, and at exit)."""
+        with self.cond:
+            if not self.pending:
+                return
+            self.pending = False
+            if self.db is None:
+                self.db = connect(self.path)
+            self.db.flush()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.pid == os.getpid():
+            self.flush()
+
+
+def flush_soon(app: Flask, db: sqlite_utils.Database) -> None:
+    """After committing hits with ``immediate(db, flush=False)``: on disk within the window."""
+    if not getattr(db, "durable", False):
+        return
+    flusher = app.extensions.get("consentmgr.flusher")
+    if flusher is None:
+        db.flush()  # HIT_FLUSH_MS = 0: before the hit is answered
+    else:
+        flusher.request()
+
+
 def init_app(app: Flask) -> None:
     app.extensions["consentmgr.db_local"] = threading.local()
     app.teardown_appcontext(close_db)
+    if app.config["HIT_FLUSH_MS"] and app.config["SQLITE_SYNCHRONOUS"] == "FULL":
+        flusher = GroupFlusher(database_path(app), app.config["HIT_FLUSH_MS"] / 1000)
+        app.extensions["consentmgr.flusher"] = flusher
+        atexit.register(flusher.stop)

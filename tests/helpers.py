@@ -93,6 +93,14 @@ def gateway_app(tmp_path, url, **overrides):
     return create_app(make_config(tmp_path, **{**settings, **overrides}))
 
 
+def counted(client, database, target):
+    """The gateway counters, once this app has written its in-memory tally as a pass would."""
+    from consentmgr.gateway import counters
+
+    counters.write_tally(client.application)
+    return counters.totals(database, target)
+
+
 def deliver(app):
     """One delivery pass, as ``consentmgr deliver --once`` runs it; returns its output."""
     result = app.test_cli_runner().invoke(args=["deliver", "--once"])

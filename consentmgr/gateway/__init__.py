@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Flask
 
 from ..web import csrf
-from . import deliver, targets
+from . import counters, deliver, targets
 
 
 def init_app(app: Flask) -> None:
@@ -18,4 +18,5 @@ def init_app(app: Flask) -> None:
     for target in targets.TARGETS:
         # Guarded by the visitor's signed consent cookie (and, for Meta, the Origin).
         csrf.register_exempt(app, target.blueprint())
+    counters.init_app(app)
     deliver.init_app(app)

@@ -3,14 +3,27 @@
 Outcomes: ``forwarded`` (the upstream accepted it), ``dropped_no_consent``
 (the visitor's cookie did not grant the category; nothing was kept),
 ``rejected_invalid`` (malformed or over a limit) and ``dead`` (given up on).
+
+Dropped and rejected hits leave nothing to keep, so they are not worth a
+write transaction each: every process tallies them in memory and writes the
+tally in one transaction at most every ``TALLY_SECONDS`` (on the next hit
+after that, on each delivery pass, and at exit). A ``kill -9`` can lose at most
+one interval of these counts, never a hit.
 """
 
 from __future__ import annotations
 
+import atexit
+import os
+import threading
+import time
+from collections import Counter
 from datetime import UTC, datetime
 
 import sqlite_utils
+from flask import Flask, current_app
 
+from ..db import get_db, immediate, open_for
 from .targets import BY_NAME
 
 OUTCOMES = ("forwarded", "dropped_no_consent", "rejected_invalid", "dead")
@@ -41,3 +54,58 @@ def totals(db: sqlite_utils.Database, target: str | None = None) -> dict[str, in
     out = dict.fromkeys(OUTCOMES, 0)
     out.update(dict(db.execute(sql + " group by outcome", params).fetchall()))
     return out
+
+
+TALLY_SECONDS = 1.0
+
+
+class Tally:
+    """This process's unwritten counts of dropped and rejected hits."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.counts: Counter[tuple[str, str, str]] = Counter()
+        self.written = time.monotonic()
+        self.pid = os.getpid()
+
+    def add(self, target: str, outcome: str, n: int) -> bool:
+        """Count; True when the tally is due to be written."""
+        with self.lock:
+            if self.pid != os.getpid():  # a forked child starts with its own tally
+                self.counts.clear()
+                self.pid = os.getpid()
+            self.counts[(today(), target, outcome)] += n
+            return time.monotonic() - self.written >= TALLY_SECONDS
+
+    def write(self, db: sqlite_utils.Database | None = None) -> None:
+        """Write and clear the tally in one transaction (opening a connection if none given)."""
+        with self.lock:
+            counts, self.counts = self.counts, Counter()
+            self.written = time.monotonic()
+        if not counts or self.pid != os.getpid():
+            return
+        own = db is None
+        db = open_for(self.app) if own else db
+        try:
+            with immediate(db):
+                for (day, target, outcome), n in counts.items():
+                    count(db, day, target, outcome, n)
+        finally:
+            if own:
+                db.close()
+
+
+def tally(target: str, outcome: str, n: int = 1) -> None:
+    """Count dropped or rejected hits of this request without a write of their own."""
+    if current_app.extensions["consentmgr.tally"].add(target, outcome, n):
+        current_app.extensions["consentmgr.tally"].write(get_db())
+
+
+def write_tally(app: Flask, db: sqlite_utils.Database | None = None) -> None:
+    app.extensions["consentmgr.tally"].write(db)
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["consentmgr.tally"] = Tally(app)
+    atexit.register(app.extensions["consentmgr.tally"].write)

@@ -24,7 +24,7 @@ from flask import Flask
 
 from ..db import open_for
 from ..proof import retention
-from . import outbox, upstream
+from . import counters, outbox, upstream
 from .targets import TARGETS, Target
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,7 @@ def deliver_once(
             owned.callback(db.close)
         if http is None:
             http = owned.enter_context(upstream.session())
+        counters.write_tally(app, db)
         for target in TARGETS:
             deliver_target(app, db, http, target, owner, report)
     return report

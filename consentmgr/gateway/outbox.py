@@ -48,8 +48,11 @@ class Item:
 def enqueue(
     db: sqlite_utils.Database, target: str, consent_id: str, payloads: Sequence[str], now: float
 ) -> None:
-    """Queue sealed payloads for ``target`` in one committed transaction."""
-    with immediate(db):
+    """Queue sealed payloads for ``target`` in one committed transaction.
+
+    Committed, not yet flushed: the caller puts it on disk with ``db.flush_soon``.
+    """
+    with immediate(db, flush=False):
         db.conn.executemany(
             "insert into outbox (target, consent_id, payload, created, status, attempts,"
             " next_attempt) values (?, ?, ?, ?, 'pending', 0, ?)",

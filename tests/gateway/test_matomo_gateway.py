@@ -11,6 +11,7 @@ from helpers import (
     ACCEPT_ALL,
     MATOMO_TOKEN,
     count,
+    counted,
     database_bytes,
     deliver,
     gateway_app,
@@ -83,7 +84,7 @@ def test_no_consent_drops_and_counts(gw, gw_client, matomo, database):
     deliver(gw)
     assert len(matomo.log) == 0
     assert count(database, "outbox") == 0
-    assert gateway_stats.totals(database, "matomo")["dropped_no_consent"] == 1
+    assert counted(gw_client, database, "matomo")["dropped_no_consent"] == 1
 
 
 def test_refusal_and_marketing_only_drop_analytics_hits(gw, gw_client, matomo, database):
@@ -96,7 +97,7 @@ def test_refusal_and_marketing_only_drop_analytics_hits(gw, gw_client, matomo, d
     deliver(gw)
     assert len(matomo.log) == 0
     assert count(database, "outbox") == 0
-    assert gateway_stats.totals(database, "matomo")["dropped_no_consent"] == 2
+    assert counted(gw_client, database, "matomo")["dropped_no_consent"] == 2
 
 
 def test_tampered_or_stale_cookie_is_no_consent(tmp_path, gw, gw_client, matomo, database):
@@ -223,7 +224,7 @@ def test_bad_hits_are_rejected_and_nothing_queued(gw_client, database, body, sta
     assert r.status_code == status
     assert "error" in r.get_json()
     assert count(database, "outbox") == 0
-    assert gateway_stats.totals(database, "matomo")["rejected_invalid"] >= 1
+    assert counted(gw_client, database, "matomo")["rejected_invalid"] >= 1
 
 
 def test_non_utf8_body_is_400(gw_client, database):

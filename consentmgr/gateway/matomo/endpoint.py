@@ -18,7 +18,7 @@ import time
 from flask import Blueprint, Response, current_app, request
 
 from ...consent.gate import consent_for
-from ...db import get_db
+from ...db import flush_soon, get_db
 from ...web import scripts
 from ...web.errors import ApiError
 from .. import counters as gateway_stats
@@ -40,7 +40,7 @@ def answer(image: bool) -> Response:
 
 
 def reject(status: int, message: str, hits: int = 1) -> ApiError:
-    gateway_stats.count(get_db(), gateway_stats.today(), TARGET, "rejected_invalid", hits)
+    gateway_stats.tally(TARGET, "rejected_invalid", hits)
     return ApiError(status, message)
 
 
@@ -63,9 +63,7 @@ def track() -> Response:
     image = matomo_hit.wants_image(hits)
     consent = consent_for(MATOMO.category)
     if consent is None:
-        gateway_stats.count(
-            get_db(), gateway_stats.today(), TARGET, "dropped_no_consent", len(hits)
-        )
+        gateway_stats.tally(TARGET, "dropped_no_consent", len(hits))
         return answer(image)
     if not config["MATOMO_URL"]:
         return answer(image)
@@ -87,6 +85,7 @@ def track() -> Response:
         for hit in hits
     ]
     outbox.enqueue(get_db(), TARGET, consent.id, payloads, now)
+    flush_soon(current_app, get_db())
     deliver.wake(current_app)
     return answer(image)
 

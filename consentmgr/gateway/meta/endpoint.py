@@ -17,7 +17,7 @@ import time
 from flask import Blueprint, Response, current_app, request
 
 from ...consent.gate import consent_for
-from ...db import get_db
+from ...db import flush_soon, get_db
 from ...web import scripts
 from ...web.errors import ApiError
 from ...web.origin import add_cors_headers, preflight, require_allowed_origin
@@ -53,16 +53,16 @@ def track() -> Response:
     try:
         parts = meta_event.parse(json_object(MAX_BODY))
     except meta_event.InvalidEvent as e:
-        gateway_stats.count(db, gateway_stats.today(), TARGET, "rejected_invalid")
+        gateway_stats.tally(TARGET, "rejected_invalid")
         raise ApiError(400, str(e)) from None
     except ApiError:
-        gateway_stats.count(db, gateway_stats.today(), TARGET, "rejected_invalid")
+        gateway_stats.tally(TARGET, "rejected_invalid")
         raise
 
     response = Response(status=204, headers={"Cache-Control": "no-store"})
     consent = consent_for(META.category)
     if consent is None:
-        gateway_stats.count(db, gateway_stats.today(), TARGET, "dropped_no_consent")
+        gateway_stats.tally(TARGET, "dropped_no_consent")
         return response
     if not current_app.config["META_PIXEL_ID"]:
         return response
@@ -89,6 +89,7 @@ def track() -> Response:
         accepted_at=now,
     )
     outbox.enqueue(db, TARGET, consent.id, [sealed.seal(current_app, event)], now)
+    flush_soon(current_app, db)
     deliver.wake(current_app)
     return response
 
