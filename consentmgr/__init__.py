@@ -27,8 +27,13 @@ def instance_path() -> str:
     return os.path.abspath(os.environ.get("CONSENTMGR_INSTANCE") or ROOT / "instance")
 
 
-def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app from ``instance/config.toml``, or from ``test_config`` when given."""
+def create_app(
+    test_config: Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Flask:
+    """Build the app from ``instance/config.toml``, or from ``test_config`` when given.
+
+    ``overrides`` are settings that win over the file's (``consentmgr run --demo``).
+    """
     app = Flask(
         __name__,
         instance_path=instance_path(),
@@ -37,12 +42,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     if test_config is None:
         path = Path(os.environ.get("CONSENTMGR_CONFIG") or Path(app.instance_path) / "config.toml")
-        settings = config.validate(config.read_file(path), str(path))
+        source = str(path)
+        settings = config.validate({**config.read_file(path), **(overrides or {})}, source)
     else:
-        settings = config.validate(test_config, "test_config", testing=True)
+        source = "test_config"
+        settings = config.validate({**test_config, **(overrides or {})}, source, testing=True)
     app.config.update(settings)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
-    os.makedirs(app.instance_path, exist_ok=True)
+    app.extensions["consentmgr.config_source"] = source
+    # Private to the service's user: it holds the config, the keys and the consent log.
+    os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
 
     if app.config["TRUSTED_PROXIES"]:
         n = app.config["TRUSTED_PROXIES"]
@@ -65,7 +74,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     admin.init_app(app)
     app.register_blueprint(consent_api.bp)
     app.register_blueprint(banner.bp)
-    app.register_blueprint(demo.bp)
+    if app.config["DEMO"]:
+        app.register_blueprint(demo.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(matomo_gateway.bp)
     app.register_blueprint(meta_gateway.bp)

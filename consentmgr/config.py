@@ -171,6 +171,15 @@ KEYS: dict[str, Key] = {
         'must be a list of origins like ["https://ansettr.no"] (scheme and host, no path)',
         "Origins allowed to post decisions, besides this service's own origin.",
     ),
+    "PUBLIC_URL": Key(
+        None,
+        lambda v: None if _opt_str(v) is None else _origin(v),
+        'must be the URL visitors reach this service at, like "https://consent.ansettr.no"'
+        " (scheme and host, no path), or empty",
+        "The URL visitors reach this service at, e.g. https://consent.ansettr.no: its own"
+        " origin, never taken from the request's Host; https also turns on HSTS. Empty:"
+        " only when opened on this machine (http://127.0.0.1, http://localhost).",
+    ),
     "COOKIE_NAME": Key("consent", _str, "must be a string", "Name of the consent cookie."),
     "COOKIE_DOMAIN": Key(
         None,
@@ -238,11 +247,25 @@ KEYS: dict[str, Key] = {
         "must be true or false",
         'Show a small persistent "Personvern" button that reopens the consent choices.',
     ),
+    "DEMO": Key(
+        False,
+        _bool,
+        "must be true or false",
+        "Serve the demo site at /demo. Its decisions go into the real log: development only"
+        " (`./dev run` turns it on with `consentmgr run --demo`).",
+    ),
     "TRUSTED_PROXIES": Key(
         0,
         _int(0, 5),
         "must be the number of reverse proxies in front of the app (0 to 5)",
         "How many proxies set X-Forwarded-For/-Proto/-Host; 0 trusts none.",
+    ),
+    "ACCESS_LOG": Key(
+        True,
+        _bool,
+        "must be true or false",
+        "`consentmgr serve` logs each request: time, the client's /24 (/48) network, method,"
+        " route, status, size, duration. Never the address, query string or user agent.",
     ),
     "MATOMO_URL": Key(
         None,
