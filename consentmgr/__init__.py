@@ -17,7 +17,7 @@ from .gateway import deliver
 from .gateway.matomo import endpoint as matomo_gateway
 from .gateway.meta import endpoint as meta_gateway
 from .proof import privacy_page, receipts, self_service
-from .web import csrf, demo, errors, health, security_headers
+from .web import access_log, csrf, demo, errors, health, security_headers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,6 +69,7 @@ def create_app(
     db.init_app(app)
     errors.init_app(app)
     security_headers.init_app(app)
+    access_log.init_app(app)
     cli.init_app(app)
     csrf.init_app(app)
     admin.init_app(app)

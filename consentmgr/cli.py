@@ -109,12 +109,37 @@ def backup_command(dest: str) -> None:
     click.echo("keep SECRET_KEY and OLD_SECRET_KEYS too: the checks and sealed items need them")
 
 
+def startup_warnings(app: Flask) -> list[str]:
+    """What ``serve`` says before it starts: settings a production instance should not have."""
+    source = app.extensions["consentmgr.config_source"]
+    warnings = []
+    if app.config["DEMO"]:
+        warnings.append(
+            f"DEMO = true in {source}: /demo is served, and decisions made there go into"
+            " the real consent log and dashboard"
+        )
+    if not app.config["PUBLIC_URL"]:
+        warnings.append(
+            f"PUBLIC_URL is not set in {source}: the service's own pages (/personvern,"
+            " /mine-data) can record decisions only when opened on this machine"
+            ' (http://127.0.0.1); set it to the URL visitors use, e.g. "https://consent.ansettr.no"'
+        )
+    return warnings
+
+
 @click.command("serve")
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, help="host:port to listen on")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 @with_appcontext
 def serve_command(bind: str, workers: int) -> None:
-    """Serve with gunicorn, production defaults (use behind a TLS reverse proxy)."""
+    """Serve with gunicorn, for production behind nginx."""
+    from gunicorn import version_info as gunicorn_version
+
+    from .web import access_log
+
+    app = current_app._get_current_object()  # noqa: SLF001
+    for warning in startup_warnings(app):
+        click.echo(f"warning: {warning}", err=True)
     gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or "gunicorn"
     args = [
         gunicorn,
@@ -130,10 +155,15 @@ def serve_command(bind: str, workers: int) -> None:
         "10000",
         "--max-requests-jitter",
         "1000",
-        "--access-logfile",
-        "-",
-        "consentmgr:create_app()",
     ]
+    if gunicorn_version >= (25, 1):
+        # No control socket in the home folder, shared by every gunicorn of this user.
+        args.append("--no-control-socket")
+    if app.config["ACCESS_LOG"]:
+        args += ["--access-logfile", "-", *access_log.GUNICORN_ARGS]
+    args.append("consentmgr:create_app()")
+    # Whatever the service creates (database, WAL, lock files, backups) is its user's alone.
+    os.umask(0o077)
     os.execv(gunicorn, args)  # noqa: S606
 
 
