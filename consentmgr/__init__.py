@@ -19,12 +19,15 @@ from .gateway.meta import endpoint as meta_gateway
 from .proof import privacy_page, receipts, self_service
 from .web import access_log, csrf, demo, errors, health, security_headers
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def instance_path() -> str:
-    """Where config, secrets and the database live: ``$CONSENTMGR_INSTANCE`` or ./instance."""
-    return os.path.abspath(os.environ.get("CONSENTMGR_INSTANCE") or ROOT / "instance")
+    """Where config, secrets and the database live: ``$CONSENTMGR_INSTANCE`` or ./instance.
+
+    ./instance is in the current folder, never beside the code, which may be a
+    read-only virtualenv; ``./dev`` runs from the checkout, so there it is the
+    checkout's instance/.
+    """
+    return os.path.abspath(os.environ.get("CONSENTMGR_INSTANCE") or "instance")
 
 
 def create_app(
@@ -37,8 +40,10 @@ def create_app(
     app = Flask(
         __name__,
         instance_path=instance_path(),
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
+        # Package data: links to the repository's templates/ and static/ (setup.cfg).
+        template_folder="_templates",
+        static_folder="_static",
+        static_url_path="/static",
     )
     if test_config is None:
         path = Path(os.environ.get("CONSENTMGR_CONFIG") or Path(app.instance_path) / "config.toml")
