@@ -14,32 +14,46 @@ from . import admin, cli, config, db, gateway, migrations
 from .consent import api as consent_api
 from .consent import banner, policy
 from .proof import privacy_page, receipts, self_service
-from .web import csrf, demo, errors, health, security_headers
-
-ROOT = Path(__file__).resolve().parent.parent
+from .web import access_log, csrf, demo, errors, health, security_headers
 
 
 def instance_path() -> str:
-    """Where config, secrets and the database live: ``$CONSENTMGR_INSTANCE`` or ./instance."""
-    return os.path.abspath(os.environ.get("CONSENTMGR_INSTANCE") or ROOT / "instance")
+    """Where config, secrets and the database live: ``$CONSENTMGR_INSTANCE`` or ./instance.
+
+    ./instance is in the current folder, never beside the code, which may be a
+    read-only virtualenv; ``./dev`` runs from the checkout, so there it is the
+    checkout's instance/.
+    """
+    return os.path.abspath(os.environ.get("CONSENTMGR_INSTANCE") or "instance")
 
 
-def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app from ``instance/config.toml``, or from ``test_config`` when given."""
+def create_app(
+    test_config: Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Flask:
+    """Build the app from ``instance/config.toml``, or from ``test_config`` when given.
+
+    ``overrides`` are settings that win over the file's (``consentmgr run --demo``).
+    """
     app = Flask(
         __name__,
         instance_path=instance_path(),
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
+        # Package data: links to the repository's templates/ and static/ (setup.cfg).
+        template_folder="_templates",
+        static_folder="_static",
+        static_url_path="/static",
     )
     if test_config is None:
         path = Path(os.environ.get("CONSENTMGR_CONFIG") or Path(app.instance_path) / "config.toml")
-        settings = config.validate(config.read_file(path), str(path))
+        source = str(path)
+        settings = config.validate({**config.read_file(path), **(overrides or {})}, source)
     else:
-        settings = config.validate(test_config, "test_config", testing=True)
+        source = "test_config"
+        settings = config.validate({**test_config, **(overrides or {})}, source, testing=True)
     app.config.update(settings)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
-    os.makedirs(app.instance_path, exist_ok=True)
+    app.extensions["consentmgr.config_source"] = source
+    # Private to the service's user: it holds the config, the keys and the consent log.
+    os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
 
     if app.config["TRUSTED_PROXIES"]:
         n = app.config["TRUSTED_PROXIES"]
@@ -57,11 +71,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     errors.init_app(app)
     security_headers.init_app(app)
+    access_log.init_app(app)
     cli.init_app(app)
     csrf.init_app(app)
     admin.init_app(app)
     app.register_blueprint(banner.bp)
-    app.register_blueprint(demo.bp)
+    if app.config["DEMO"]:
+        app.register_blueprint(demo.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(privacy_page.bp)
     app.register_blueprint(receipts.bp)

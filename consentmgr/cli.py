@@ -1,7 +1,13 @@
-"""The ``consentmgr`` command line: Flask CLI commands registered on the app.
+"""The ``consentmgr`` command line: our commands and nothing else.
 
-``init`` is also on the top-level group itself, so it works before a config
-file exists (every other command needs the app, and the app needs the config).
+``consentmgr --help`` lists these commands, each with one line; ``--version``
+prints the installed distribution's version, whose one source is setup.cfg.
+Every command except ``init`` needs the app, and the app needs the config, so
+the app is made from instance/config.toml only when a command asks for it
+(``with_appcontext``); ``--help`` works before any config exists.
+
+The same commands are registered on each app's ``app.cli`` too, so
+``app.test_cli_runner()`` runs them against a test app.
 """
 
 from __future__ import annotations
@@ -15,10 +21,11 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import ScriptInfo, with_appcontext
 
 from . import config, db, migrations
 from .admin import cli as admin_cli
+from .admin.formatting import plural
 from .gateway import counters as gateway_stats
 from .gateway import deliver, outbox
 from .proof import backup, checkpoints
@@ -27,11 +34,15 @@ from .proof import cli as privacy_cli
 
 @click.command("init")
 def init_command() -> None:
-    """Create instance/config.toml with a fresh SECRET_KEY (never overwrites)."""
+    """Create instance/config.toml with a new SECRET_KEY.
+
+    An existing file is never overwritten.
+    """
     from . import instance_path
 
     folder = Path(current_app.instance_path if _has_app() else instance_path())
-    folder.mkdir(parents=True, exist_ok=True)
+    # Only the service's user may read the instance folder: it holds the keys and the log.
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = Path(os.environ.get("CONSENTMGR_CONFIG") or folder / "config.toml")
     if path.exists():
         click.echo(f"{path} already exists; left unchanged.")
@@ -53,7 +64,7 @@ def _has_app() -> bool:
 @click.command("migrate")
 @with_appcontext
 def migrate_command() -> None:
-    """Apply pending schema migrations (start-up also does this)."""
+    """Apply pending schema migrations (start-up does too)."""
     applied = migrations.migrate(db.get_db())
     click.echo("\n".join(f"applied {name}" for name in applied) or "database is up to date")
 
@@ -68,16 +79,21 @@ def migrate_command() -> None:
 )
 @with_appcontext
 def verify_log_command(heads) -> None:
-    """Recompute the log's hash chain and check its signed checkpoints; exit 1 at a break."""
+    """Check the consent log's hash chain and checkpoints.
+
+    Exits 1 at the first break, naming the row or checkpoint.
+    """
     app = current_app._get_current_object()  # noqa: SLF001
     database = db.get_db()
     verdict = checkpoints.verify(app, database, [f.read() for f in heads])
     if verdict.ok:
         anchored = database.execute("select count(*) from checkpoints").fetchone()[0]
-        click.echo(
-            f"ok: {verdict.count} decisions verified;"
-            f" {anchored} signed checkpoint{'s' if anchored != 1 else ''} match"
+        decisions = (
+            f"{plural(verdict.count, 'decision')} verified"
+            if verdict.count
+            else "the consent log is empty (no decisions yet)"
         )
+        click.echo(f"ok: {decisions}; {_checkpoints(anchored, 'match', 'matches')}")
         for seq in checkpoints.missing(app, database)[:5]:
             click.echo(f"note: no checkpoint at seq {seq}", err=True)
         return
@@ -93,20 +109,71 @@ def verify_log_command(heads) -> None:
     sys.exit(1)
 
 
+def _checkpoints(n: int, verb: str, verb_singular: str) -> str:
+    """``no checkpoint signed yet``, ``1 signed checkpoint matches``, ``2 ... match``."""
+    if n == 0:
+        return "no checkpoint signed yet"
+    return f"{plural(n, 'signed checkpoint')} {verb_singular if n == 1 else verb}"
+
+
 @click.command("backup")
 @click.argument("dest", type=click.Path(dir_okay=False))
 @with_appcontext
 def backup_command(dest: str) -> None:
-    """Write a consistent, checked copy of the database to the new file DEST, while serving."""
+    """Write a checked copy of the database to the new file DEST."""
     try:
         done = backup.write(current_app._get_current_object(), db.get_db(), dest)  # noqa: SLF001
     except backup.BackupError as e:
         raise click.ClickException(str(e)) from None
+    decisions = (
+        f"{plural(done.decisions, 'decision')}, chain verified"
+        if done.decisions
+        else "no decisions yet"
+    )
     click.echo(
-        f"wrote {done.path} ({done.size / 1e6:.1f} MB): {done.decisions} decisions, chain and"
-        f" {done.checkpoints} signed checkpoints verified; {done.outbox_items} outbox items"
+        f"wrote {done.path} ({done.size / 1e6:.1f} MB): {decisions};"
+        f" {_checkpoints(done.checkpoints, 'verified', 'verified')};"
+        f" {plural(done.outbox_items, 'outbox item')}"
     )
     click.echo("keep SECRET_KEY and OLD_SECRET_KEYS too: the checks and sealed items need them")
+
+
+@click.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--demo", is_flag=True, help="Serve the demo site at /demo whatever DEMO says.")
+@click.option("--reload", is_flag=True, help="Restart when a source file changes.")
+def run_command(host: str, port: int, demo: bool, reload: bool) -> None:
+    """Serve for development, on plain http.
+
+    In production use serve.
+    """
+    from werkzeug.serving import run_simple
+
+    from . import create_app
+
+    app = create_app(overrides={"DEMO": True} if demo else None)
+    if app.config["DEMO"]:
+        click.echo(f"the demo site is at http://{host}:{port}/demo")
+    run_simple(host, port, app, use_reloader=reload, threaded=True)
+
+
+def startup_warnings(app: Flask) -> list[str]:
+    """What ``serve`` says before it starts: settings a production instance should not have."""
+    source = app.extensions["consentmgr.config_source"]
+    warnings = []
+    if app.config["DEMO"]:
+        warnings.append(
+            f"DEMO = true in {source}: /demo is served, and decisions made there go into"
+            " the real consent log and dashboard"
+        )
+    if not app.config["PUBLIC_URL"]:
+        warnings.append(
+            f"PUBLIC_URL is not set in {source}: the service's own pages (/personvern,"
+            " /mine-data) can record decisions only when opened on this machine"
+            ' (http://127.0.0.1); set it to the URL visitors use, e.g. "https://consent.ansettr.no"'
+        )
+    return warnings
 
 
 @click.command("serve")
@@ -114,7 +181,14 @@ def backup_command(dest: str) -> None:
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 @with_appcontext
 def serve_command(bind: str, workers: int) -> None:
-    """Serve with gunicorn, production defaults (use behind a TLS reverse proxy)."""
+    """Serve with gunicorn, for production behind nginx."""
+    from gunicorn import version_info as gunicorn_version
+
+    from .web import access_log
+
+    app = current_app._get_current_object()  # noqa: SLF001
+    for warning in startup_warnings(app):
+        click.echo(f"warning: {warning}", err=True)
     gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or "gunicorn"
     args = [
         gunicorn,
@@ -130,10 +204,15 @@ def serve_command(bind: str, workers: int) -> None:
         "10000",
         "--max-requests-jitter",
         "1000",
-        "--access-logfile",
-        "-",
-        "consentmgr:create_app()",
     ]
+    if gunicorn_version >= (25, 1):
+        # No control socket in the home folder, shared by every gunicorn of this user.
+        args.append("--no-control-socket")
+    if app.config["ACCESS_LOG"]:
+        args += ["--access-logfile", "-", *access_log.GUNICORN_ARGS]
+    args.append("consentmgr:create_app()")
+    # Whatever the service creates (database, WAL, lock files, backups) is its user's alone.
+    os.umask(0o077)
     os.execv(gunicorn, args)  # noqa: S606
 
 
@@ -141,7 +220,10 @@ def serve_command(bind: str, workers: int) -> None:
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
 @with_appcontext
 def deliver_command(once: bool) -> None:
-    """Send queued gateway items upstream (a loop; --once to drain and exit)."""
+    """Send queued gateway items upstream.
+
+    Runs until stopped; --once sends what is due and exits.
+    """
     app = current_app._get_current_object()  # noqa: SLF001
     if once:
         report = deliver.deliver_once(app)
@@ -168,7 +250,7 @@ def deliver_command(once: bool) -> None:
 @click.pass_context
 @with_appcontext
 def outbox_command(ctx: click.Context, as_json: bool) -> None:
-    """Show pending / delivered / dead counts and dead items' errors."""
+    """Show the outbox: pending, delivered and dead items."""
     if ctx.invoked_subcommand:
         return
     database = db.get_db()
@@ -196,26 +278,49 @@ def outbox_command(ctx: click.Context, as_json: bool) -> None:
 @with_appcontext
 def outbox_retry_command(ids: tuple[int, ...]) -> None:
     """Put dead items (all, or the given ids) back in the queue."""
-    n = outbox.retry_dead(db.get_db(), time.time(), list(ids) if ids else None)
-    click.echo(f"re-queued {n} dead item{'s' if n != 1 else ''}")
+    database = db.get_db()
+    if ids:
+        marks = ", ".join("?" * len(ids))
+        status = dict(
+            database.execute(f"select id, status from outbox where id in ({marks})", ids)  # noqa: S608
+        )
+        missing = [str(i) for i in ids if i not in status]
+        if missing:
+            raise click.ClickException(
+                f"there is no outbox item {', '.join(missing)}"
+                if len(missing) == 1
+                else f"there are no outbox items {', '.join(missing)}"
+            )
+        alive = [f"{i} is {status[i]}" for i in ids if status[i] != "dead"]
+        if alive:
+            raise click.ClickException(
+                f"only dead items can be retried: outbox item {'; '.join(alive)}"
+            )
+    n = outbox.retry_dead(database, time.time(), list(ids) if ids else None)
+    click.echo(f"re-queued {plural(n, 'dead item')}" if n else "no dead items to re-queue")
+
+
+COMMANDS = (
+    init_command,
+    run_command,
+    serve_command,
+    deliver_command,
+    migrate_command,
+    verify_log_command,
+    backup_command,
+    outbox_command,
+    *admin_cli.COMMANDS,
+    *privacy_cli.COMMANDS,
+)
 
 
 def init_app(app: Flask) -> None:
-    for command in (
-        init_command,
-        migrate_command,
-        verify_log_command,
-        backup_command,
-        serve_command,
-        deliver_command,
-        outbox_command,
-        *admin_cli.COMMANDS,
-        *privacy_cli.COMMANDS,
-    ):
+    """Register the commands on ``app.cli``, for ``app.test_cli_runner()``."""
+    for command in COMMANDS:
         app.cli.add_command(command)
 
 
-class _Group(FlaskGroup):
+class Group(click.Group):
     """The console script's group: a config or policy error is a message, not a traceback."""
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
@@ -226,20 +331,29 @@ class _Group(FlaskGroup):
         except (config.ConfigError, PolicyError) as e:
             raise click.ClickException(str(e)) from None
 
-    def get_command(self, ctx: click.Context, name: str):  # type: ignore[override]
-        from .consent.policy import PolicyError
 
-        try:
-            return super().get_command(ctx, name)
-        except (config.ConfigError, PolicyError) as e:
-            raise click.ClickException(str(e)) from None
+def main_group() -> click.Group:
+    """The ``consentmgr`` command with every subcommand, ``--version`` and ``--help``."""
 
+    @click.group("consentmgr", cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+    @click.version_option(
+        package_name="consentmgr", prog_name="consentmgr", message="%(prog)s %(version)s"
+    )
+    @click.pass_context
+    def group(ctx: click.Context) -> None:
+        """consentmgr: self-hosted consent management.
 
-def main_group() -> FlaskGroup:
-    from . import create_app
+        Config, keys and database live in the instance folder: ./instance, or
+        $CONSENTMGR_INSTANCE.
+        """
+        from . import create_app
 
-    group = _Group(create_app=create_app, help="consentmgr: self-hosted consent management.")
-    group.add_command(init_command)
+        # Commands that need the app make it through this, from the config file, on demand.
+        if ctx.obj is None:
+            ctx.obj = ScriptInfo(create_app=create_app, set_debug_flag=False)
+
+    for command in COMMANDS:
+        group.add_command(command)
     return group
 
 

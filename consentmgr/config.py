@@ -164,6 +164,11 @@ SECRET = Check(
     _secret,
     "must be a string of at least 32 characters (run `consentmgr init` to make one)",
 )
+PUBLIC_URL = Check(
+    lambda v: None if _opt_str(v) is None else _origin(v),
+    'must be the URL visitors reach this service at, like "https://consent.ansettr.no"'
+    " (scheme and host, no path), or empty",
+)
 SECRETS = Check(_secrets, "must be a list of strings of at least 32 characters")
 
 
@@ -199,6 +204,13 @@ KEYS: dict[str, Key] = {
     ),
     "SITE_ORIGINS": Key(
         [], ORIGINS, "Origins allowed to post decisions, besides this service's own origin."
+    ),
+    "PUBLIC_URL": Key(
+        None,
+        PUBLIC_URL,
+        "The URL visitors reach this service at, e.g. https://consent.ansettr.no: its own"
+        " origin, never taken from the request's Host; https also turns on HSTS. Empty:"
+        " only when opened on this machine (http://127.0.0.1, http://localhost).",
     ),
     "COOKIE_NAME": Key("consent", _text("a string"), "Name of the consent cookie."),
     "COOKIE_DOMAIN": Key(
@@ -247,10 +259,22 @@ KEYS: dict[str, Key] = {
     "SHOW_REOPEN_BUTTON": Key(
         False, BOOL, 'Show a small persistent "Personvern" button that reopens the consent choices.'
     ),
+    "DEMO": Key(
+        False,
+        BOOL,
+        "Serve the demo site at /demo. Its decisions go into the real log: development only"
+        " (`./dev run` turns it on with `consentmgr run --demo`).",
+    ),
     "TRUSTED_PROXIES": Key(
         0,
         _int(0, 5, "reverse proxies in front of the app"),
         "How many proxies set X-Forwarded-For/-Proto/-Host; 0 trusts none.",
+    ),
+    "ACCESS_LOG": Key(
+        True,
+        BOOL,
+        "`consentmgr serve` logs each request: time, the client's /24 (/48) network, method,"
+        " route, status, size, duration. Never the address, query string or user agent.",
     ),
     "MATOMO_URL": Key(
         None,

@@ -95,6 +95,9 @@ def connect(path: str | Path, synchronous: str = "FULL") -> Database:
     ``synchronous`` is ``SQLITE_SYNCHRONOUS``: with ``FULL``, :func:`immediate`
     flushes each transaction to disk before returning (see the module's notes).
     """
+    # SQLite would create a missing file world-readable (0644); its -wal and -shm
+    # files take the database file's mode, so creating it 0600 keeps all three private.
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
     conn = sqlite3.connect(
         str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
     )

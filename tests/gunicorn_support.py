@@ -4,7 +4,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,15 +12,10 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from helpers import ACCEPT_ALL, ROOT, SITE
+from serve_support import free_port
 
 BIN = Path(sys.executable).parent
 SECRET = "crash-test-secret-key-that-is-long-enough-0123"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

@@ -30,6 +30,7 @@ def make_config(tmp_path, **overrides):
         "SITE_ORIGINS": [SITE],
         "COOKIE_SECURE": False,
         "DELIVER_IN_BACKGROUND": False,
+        "DEMO": True,
         **overrides,
     }
 

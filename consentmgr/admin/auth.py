@@ -24,12 +24,14 @@ from flask import (
     session,
     url_for,
 )
+from flask_wtf.csrf import CSRFError
 
 from ..db import get_db
+from ..web.security_headers import cookies_need_https
 from . import accounts as admins
 from . import audit, login_throttle
 from . import sessions as admin_sessions
-from .blueprint import bp
+from .blueprint import bp, error_page
 from .forms import LoginForm
 
 FAILED = "Wrong username or password."
@@ -47,9 +49,30 @@ def _next_url() -> str:
     return url_for("admin.dashboard")
 
 
+def _https_url() -> str:
+    """This page over https: at PUBLIC_URL when that is https."""
+    public = current_app.config["PUBLIC_URL"] or ""
+    base = public if public.startswith("https://") else f"https://{request.host}"
+    return base + request.full_path.rstrip("?")
+
+
 def _page(form: LoginForm, error: str | None = None, status: int = 200) -> Response:
     html = render_template("admin/login.html", form=form, error=error)
     return Response(html, status=status, mimetype="text/html")
+
+
+def _needs_https(status: int = 200) -> Response:
+    """The sign-in page without a form: the browser would drop the session cookie here."""
+    html = render_template("admin/login.html", needs_https=True, https_url=_https_url())
+    return Response(html, status=status, mimetype="text/html")
+
+
+@bp.errorhandler(CSRFError)
+def csrf_refused(e: CSRFError) -> Response | tuple[str, int]:
+    """Over plain http the session cookie never came back: say that, not "token missing"."""
+    if cookies_need_https():
+        return _needs_https(400)
+    return error_page(e)
 
 
 def _throttled(form: LoginForm, username: str, wait: int) -> Response:
@@ -78,6 +101,8 @@ def _signed_in(username: str) -> Response:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response:
+    if cookies_need_https():
+        return _needs_https()
     form = LoginForm()
     if request.method == "GET":
         return _page(form)

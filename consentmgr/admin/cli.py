@@ -30,7 +30,10 @@ def _read_password(from_stdin: bool) -> str:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @with_appcontext
 def create_admin_command(username: str, password_stdin: bool) -> None:
-    """Create an admin console account; asks for the password twice."""
+    """Create an admin console account.
+
+    Asks for the password twice, or reads it from standard input.
+    """
     min_length = current_app.config["ADMIN_MIN_PASSWORD_LENGTH"]
     try:
         admins.check_username(username)
@@ -47,7 +50,7 @@ def create_admin_command(username: str, password_stdin: bool) -> None:
 @click.argument("username")
 @with_appcontext
 def delete_admin_command(username: str) -> None:
-    """Delete an admin console account and end its sessions."""
+    """Delete an admin account and end its sessions."""
     if not admins.delete(get_db(), username):
         raise click.ClickException(f"there is no admin {username!r}")
     click.echo(f"deleted admin {username}")
@@ -56,7 +59,7 @@ def delete_admin_command(username: str) -> None:
 @click.command("list-admins")
 @with_appcontext
 def list_admins_command() -> None:
-    """List admin console accounts and when each was created."""
+    """List admin console accounts."""
     accounts = admins.listing(get_db())
     if not accounts:
         click.echo("no admins yet: create one with `consentmgr create-admin USERNAME`")

@@ -10,6 +10,11 @@ def count(n: int | None) -> str:
     return "0" if not n else f"{n:,}".replace(",", "\u202f")
 
 
+def plural(n: int, word: str) -> str:
+    """``1 decision``, ``2 decisions``: for messages (the console writes its own)."""
+    return f"{n} {word if n == 1 else word + 's'}"
+
+
 def percent(rate: float | None) -> str:
     return "–" if rate is None else f"{rate * 100:.1f}\u00a0%"
 

@@ -30,7 +30,7 @@ from .policy import LANGS, Policy
 
 bp = Blueprint("banner", __name__)
 
-STATIC = Path(__file__).resolve().parents[2] / "static" / "js"
+STATIC = Path(__file__).parents[1] / "_static" / "js"
 # consent.js is the readable source; bench/minify.py makes consent.min.js from
 # it, and that is what visitors download.
 SERVED = STATIC / "consent.min.js"

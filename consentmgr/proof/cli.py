@@ -16,6 +16,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from .. import db
+from ..admin.formatting import plural
 from . import checkpoints, receipts, retention
 
 
@@ -31,12 +32,18 @@ def _app():
 )
 @with_appcontext
 def checkpoint_command(export: bool) -> None:
-    """Sign a checkpoint of the consent log's head (also made automatically)."""
+    """Sign a checkpoint of the consent log's head.
+
+    The deliverer makes one too, every CHECKPOINT_EVERY decisions and daily.
+    """
     database = db.get_db()
     made = checkpoints.make(_app(), database, datetime.now(UTC))
     if made is None:
-        click.echo("the consent log is empty: nothing to checkpoint", err=True)
-        sys.exit(1)
+        # A fresh install: nothing is wrong, there is just no head yet (exporting one is an error).
+        if export:
+            raise click.ClickException("no decisions yet: there is no signed head to export")
+        click.echo("no decisions yet: nothing to checkpoint")
+        return
     if export:
         click.echo(json.dumps(checkpoints.export(made), separators=(", ", ": ")))
         return
@@ -49,17 +56,21 @@ def checkpoint_command(export: bool) -> None:
 )
 @with_appcontext
 def purge_command(dry_run: bool) -> None:
-    """Blank decision details past RETENTION_DAYS; delete outbox items past OUTBOX_KEEP_DAYS."""
+    """Blank and delete what is past its retention period.
+
+    Decisions' personal details past RETENTION_DAYS, finished outbox items past
+    OUTBOX_KEEP_DAYS.
+    """
     app = _app()
     done = retention.purge(app, db.get_db(), datetime.now(UTC), dry_run=dry_run)
     blank, delete = ("would blank", "would delete") if dry_run else ("blanked", "deleted")
     click.echo(
-        f"{blank} the personal details of {done.decisions} decisions from before"
+        f"{blank} the personal details of {plural(done.decisions, 'decision')} from before"
         f" {done.decisions_before:%Y-%m-%d %H:%M} UTC"
         f" (RETENTION_DAYS = {app.config['RETENTION_DAYS']})"
     )
     click.echo(
-        f"{delete} {done.outbox_items} delivered or dead outbox items finished before"
+        f"{delete} {plural(done.outbox_items, 'delivered or dead outbox item')} finished before"
         f" {done.outbox_before:%Y-%m-%d %H:%M} UTC"
         f" (OUTBOX_KEEP_DAYS = {app.config['OUTBOX_KEEP_DAYS']})"
     )
@@ -69,7 +80,10 @@ def purge_command(dry_run: bool) -> None:
 @click.argument("file", type=click.File("r", encoding="utf-8"))
 @with_appcontext
 def verify_receipt_command(file) -> None:
-    """Check a consent receipt (JSON from /receipt/<id>) against the consent log."""
+    """Check a consent receipt against the consent log.
+
+    FILE is the JSON a visitor downloads from /receipt/<id>.
+    """
     try:
         receipt = json.load(file)
     except ValueError as e:
@@ -81,8 +95,7 @@ def verify_receipt_command(file) -> None:
         sys.exit(1)
     n = len(receipt["decisions"])
     click.echo(
-        f"ok: the receipt for {receipt['consent_id']} ({n} decision{'s' if n != 1 else ''})"
-        " matches the log"
+        f"ok: the receipt for {receipt['consent_id']} ({plural(n, 'decision')}) matches the log"
     )
 
 

@@ -7,6 +7,8 @@ so another site cannot record or withdraw consent on a visitor's behalf.
 
 from __future__ import annotations
 
+import ipaddress
+
 from flask import Response, current_app, request
 
 from .errors import ApiError
@@ -14,8 +16,32 @@ from .errors import ApiError
 PREFLIGHT_MAX_AGE = 600
 
 
-def own_origin() -> str:
-    return f"{request.scheme}://{request.host}".lower()
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (``name[:port]``) names this machine: localhost, 127.0.0.0/8, ::1."""
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def own_origin() -> str | None:
+    """This service's origin: ``PUBLIC_URL``, never the request's ``Host``.
+
+    Without ``PUBLIC_URL`` the service has an origin only when it is opened on
+    this machine (``http://127.0.0.1:5000``, ``http://localhost:5000``), so
+    ``./dev run`` and a first try of ``consentmgr serve`` work unconfigured,
+    while a Host header naming any other site is never taken for this service.
+    """
+    public = current_app.config["PUBLIC_URL"]
+    if public:
+        return public
+    if is_loopback(request.host):
+        return f"{request.scheme}://{request.host}".lower()
+    return None
 
 
 def is_allowed(origin: str | None) -> bool:
@@ -31,7 +57,7 @@ def require_allowed_origin() -> None:
     if not origin:
         raise ApiError(403, "missing Origin header: requests must come from a browser on the site")
     if not is_allowed(origin):
-        raise ApiError(403, f"origin {origin} is not allowed (see SITE_ORIGINS)")
+        raise ApiError(403, f"origin {origin} is not allowed (see SITE_ORIGINS and PUBLIC_URL)")
 
 
 def add_cors_headers(response: Response, methods: str = "GET, POST, DELETE") -> Response:
@@ -50,5 +76,5 @@ def add_cors_headers(response: Response, methods: str = "GET, POST, DELETE") -> 
 
 def preflight() -> Response:
     if not is_allowed(request.headers.get("Origin")):
-        raise ApiError(403, "origin is not allowed (see SITE_ORIGINS)")
+        raise ApiError(403, "origin is not allowed (see SITE_ORIGINS and PUBLIC_URL)")
     return Response(status=204)

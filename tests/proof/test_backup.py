@@ -37,7 +37,7 @@ def test_backup_while_decisions_arrive_verifies_and_restores(app, runner, tmp_pa
         stop.set()
         writer.join()
     assert result.exit_code == 0, result.output
-    assert "chain and 1 signed checkpoints verified" in result.output
+    assert "decisions, chain verified; 1 signed checkpoint verified" in result.output
     assert set(written) == {201}
 
     copy = tmp_path / "copy.sqlite"

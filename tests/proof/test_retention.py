@@ -66,10 +66,10 @@ def test_purge_command_and_dry_run(app, database, runner):
     consent_log.append(database, decision("new"), datetime.now(UTC))
     result = runner.invoke(args=["purge", "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "would blank the personal details of 1 decisions" in result.output
+    assert "would blank the personal details of 1 decision from" in result.output
     assert [r["consent_id"] for r in db_rows(database)] == ["old", "new"]
     result = runner.invoke(args=["purge"])
-    assert "blanked the personal details of 1 decisions" in result.output
+    assert "blanked the personal details of 1 decision from" in result.output
     assert [r["consent_id"] for r in db_rows(database)] == [None, "new"]
 
 

@@ -1,0 +1,64 @@
+"""The access log ``consentmgr serve`` writes: what operations need, nothing personal.
+
+gunicorn's own access log records the client's address, the whole request line
+with its query string, the referrer and the user agent. Behind the gateway
+that is exactly what the service exists to withhold: a hit dropped for lack of
+consent would still leave the visitor's address, search terms and ids in a log
+file. This log keeps the time, the client's /24 (IPv4) or /48 (IPv6) network,
+the method, the route (``/receipt/<consent_id>``, never the id itself), the
+status, the size and the duration. A request that matched no route is logged
+as ``-``.
+
+The network is that of the address the app uses, so behind a proxy it is the
+visitor's (``TRUSTED_PROXIES``), not the proxy's: ``ProxyFix`` rewrites the
+WSGI environ the log line is made from.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, request
+from gunicorn import glogging
+
+from ..consent.visitor import ip_prefix
+
+ROUTE = "consentmgr.route"
+FORMAT = '%(t)s %(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+GUNICORN_ARGS = (
+    "--logger-class",
+    "consentmgr.web.access_log.Logger",
+    "--access-logformat",
+    FORMAT,
+)
+
+
+class Logger(glogging.Logger):
+    """gunicorn's logger with only harmless atoms: any other atom in a format logs as ``-``."""
+
+    def atoms(self, resp: Any, req: Any, environ: dict, request_time: Any) -> dict[str, Any]:
+        full = super().atoms(resp, req, environ, request_time)
+        return {
+            "t": full["t"],
+            "h": ip_prefix(environ.get("REMOTE_ADDR")) or "-",
+            "m": full["m"],
+            "U": environ.get(ROUTE) or "-",
+            "H": full["H"],
+            "s": full["s"],
+            "B": full["B"],
+            "b": full["b"],
+            "M": full["M"],
+            "D": full["D"],
+            "L": full["L"],
+            "T": full["T"],
+            "p": full["p"],
+        }
+
+
+def _note_route() -> None:
+    rule = request.url_rule
+    request.environ[ROUTE] = rule.rule if rule is not None else None
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_note_route)
