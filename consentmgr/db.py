@@ -232,10 +232,10 @@ class GroupFlusher:
         with self.cond:
             if not self.pending:
                 return
-            self.pending = False
+            self.pending = False  # a commit from here on asks for the next flush
             if self.db is None:
                 self.db = connect(self.path)
-            self.db.flush()
+        self.db.flush()  # outside the lock: hits are not held up by the disk
 
     def stop(self) -> None:
         self.stopping.set()
