@@ -23,6 +23,7 @@ from .gateway import counters as gateway_stats
 from .gateway import deliver, outbox
 from .proof import backup, checkpoints
 from .proof import cli as privacy_cli
+from .scan import cli as scan_cli
 
 
 @click.command("init")
@@ -211,6 +212,7 @@ def init_app(app: Flask) -> None:
         outbox_command,
         *admin_cli.COMMANDS,
         *privacy_cli.COMMANDS,
+        *scan_cli.COMMANDS,
     ):
         app.cli.add_command(command)
 
