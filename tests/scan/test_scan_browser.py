@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from admin_support import PASSWORD, create_admin
 from helpers import Page
 from playwright.sync_api import expect
 from scan_support import start_sites
@@ -183,6 +184,36 @@ def test_html_reports_pass_axe(chromium, correct, faulty):
             expect(page.get_by_role("heading", level=1)).to_contain_text("Cookie audit of")
             count, details = axe_violations(page)
             assert count == 0, details
+    finally:
+        context.close()
+
+
+def test_console_lists_the_scans_and_passes_axe(chromium, sites, correct, faulty):
+    db = connect(sites.consentmgr.config["DATABASE"])
+    try:
+        create_admin(db)
+    finally:
+        db.close()
+    context = chromium.new_context(base_url=sites.console, viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        page.goto("/admin/scans")
+        page.get_by_label("Username").fill("kari")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", level=1, name="Cookie scans")).to_be_visible()
+        rows = page.locator("#scans tbody tr")
+        expect(rows).to_have_count(2)
+        expect(rows.nth(0)).to_contain_text(sites.faulty)
+        count, details = axe_violations(page)
+        assert count == 0, details
+
+        rows.nth(0).get_by_role("link").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Scan 2 of 127.0.0.1")
+        expect(page.locator(".finding")).to_have_count(3)
+        expect(page.get_by_text(f"This is the first scan of {sites.faulty}.")).to_be_visible()
+        count, details = axe_violations(page)
+        assert count == 0, details
     finally:
         context.close()
 
