@@ -10,7 +10,10 @@
   one only in ``sitemap.xml``);
 * the **faulty site**: the same, plus a first-party script that sets ``_ga``
   at once and an unblocked iframe from the third party, and without the
-  pixel, so the declared ``_fbp`` never appears.
+  pixel, so the declared ``_fbp`` never appears;
+* the **tricky site**: an inline script sets ``_pk_id.1.test`` before the
+  banner, which removes it at once; a script keeps a ``localStorage`` key and
+  opens an IndexedDB database; a chat widget iframe from the third party.
 
 ``127.0.0.1`` and ``localhost`` are different sites to the browser, so the
 third party is a third party, while consentmgr and the sites share one.
@@ -95,6 +98,10 @@ def third_party_app() -> Flask:
     def embed() -> str:
         return "<!doctype html><html lang='en'><title>Video</title><p>A video player.</p></html>"
 
+    @app.get("/widget")
+    def widget() -> str:
+        return "<!doctype html><html lang='en'><title>Chat</title><p>Chat with us.</p></html>"
+
     return app
 
 
@@ -165,6 +172,41 @@ def site_app(settings: dict[str, str], faulty: bool) -> Flask:
     return app
 
 
+TRICKY_PAGE = """<!doctype html>
+<html lang="nb">
+<head>
+<meta charset="utf-8">
+<title>Ansettr</title>
+<script src="{consent}/consent.js" defer></script>
+<script>document.cookie = "_pk_id.1.test=early; path=/; max-age=3600";</script>
+<script src="/ab.js"></script>
+</head>
+<body>
+<main><h1>Ansettr</h1><iframe src="{third}/widget" title="Chat"></iframe></main>
+</body>
+</html>
+"""
+AB_JS = """
+localStorage.setItem("ab_test", "b");
+indexedDB.open("offline-cache");
+"""
+
+
+def tricky_app(settings: dict[str, str]) -> Flask:
+    """A site whose early cookie the banner removes at once, with storage and a chat widget."""
+    app = Flask("tricky_site")
+
+    @app.get("/")
+    def index() -> str:
+        return TRICKY_PAGE.format(consent=settings["consent"], third=settings["third"])
+
+    @app.get("/ab.js")
+    def ab() -> Response:
+        return Response(AB_JS, mimetype="text/javascript")
+
+    return app
+
+
 @dataclass
 class Served:
     server: BaseWSGIServer
@@ -187,6 +229,7 @@ class Sites:
     config_file: Path
     correct: str
     faulty: str
+    tricky: str
     third: str
     console: str  # consentmgr's own URL
     served: list[Served]
@@ -204,14 +247,15 @@ def start_sites(folder: Path) -> Sites:
     """Serve the third party, both sites and consentmgr; write consentmgr's config.toml."""
     folder.mkdir(parents=True, exist_ok=True)
     third = serve(third_party_app(), name="localhost")
-    settings: dict[str, dict[str, str]] = {"correct": {}, "faulty": {}}
+    settings: dict[str, dict[str, str]] = {"correct": {}, "faulty": {}, "tricky": {}}
     correct = serve(site_app(settings["correct"], faulty=False))
     faulty = serve(site_app(settings["faulty"], faulty=True))
+    tricky = serve(tricky_app(settings["tricky"]))
     policy_file = folder / "policy.json"
     policy_file.write_text(json.dumps(scan_policy(), ensure_ascii=False), encoding="utf-8")
     config = make_config(
         folder,
-        SITE_ORIGINS=[correct.url, faulty.url],
+        SITE_ORIGINS=[correct.url, faulty.url, tricky.url],
         POLICY_FILE=str(policy_file),
         BUNDLE_SCRIPTS=[],
         SQLITE_SYNCHRONOUS="NORMAL",
@@ -228,8 +272,10 @@ def start_sites(folder: Path) -> Sites:
         "".join(f"{k} = {toml_value(v)}\n" for k, v in config.items() if k != "TESTING"),
         encoding="utf-8",
     )
-    served = [third, correct, faulty, consent]
-    return Sites(app, config_file, correct.url, faulty.url, third.url, consent.url, served)
+    served = [third, correct, faulty, tricky, consent]
+    return Sites(
+        app, config_file, correct.url, faulty.url, tricky.url, third.url, consent.url, served
+    )
 
 
 # -- Observations as crawl.run records them, for tests of the logic without a browser --

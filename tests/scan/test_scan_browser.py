@@ -24,7 +24,8 @@ from playwright.sync_api import expect
 from scan_support import start_sites
 
 from consentmgr.db import connect
-from consentmgr.scan import store
+from consentmgr.scan import crawl, findings, store
+from consentmgr.scan.banner_check import Labels
 
 pytestmark = pytest.mark.browser
 
@@ -216,6 +217,33 @@ def test_console_lists_the_scans_and_passes_axe(chromium, sites, correct, faulty
         assert count == 0, details
     finally:
         context.close()
+
+
+def test_cookies_removed_again_storage_and_frames_are_recorded(chromium, sites):
+    """In process, in the shared browser: what a jar snapshot alone would miss."""
+    policy = sites.consentmgr.extensions["consentmgr.policy"]
+    observed = crawl.run(sites.tricky, Labels.of(policy), crawl.Options(pages=0), chromium)
+    start = sites.tricky + "/"
+    for name in ("undecided", "refused"):
+        early = by_name(observed["passes"][name]["cookies"])["_pk_id.1.test"]
+        assert early["set_by"] == [{"via": "inline script", "url": start}]
+        assert not early["kept"]  # the banner removed it before the page settled
+    assert by_name(observed["passes"]["accepted"]["cookies"])["_pk_id.1.test"]["kept"]
+    storage = {(s["kind"], s["key"]): s for s in observed["passes"]["undecided"]["storage"]}
+    assert set(storage) == {("localStorage", "ab_test"), ("indexedDB", "offline-cache")}
+    for entry in storage.values():
+        assert entry["origin"] == sites.tricky and entry["party"] == "first"
+        assert entry["set_by"] == [{"via": "script", "url": f"{sites.tricky}/ab.js"}]
+    (widget,) = observed["passes"]["undecided"]["requests"]
+    assert widget["url"] == f"{sites.third}/widget" and widget["type"] == "document"
+    assert widget["initiator"] == {"type": "document", "url": start}
+
+    patterns = findings.declared(policy, "consent")
+    keys = {f["key"]: f["passes"] for f in findings.evaluate(observed, patterns)}
+    assert keys["before_consent:cookie:_pk_id.1.test"] == ["undecided", "refused"]
+    assert keys["undeclared:localStorage:ab_test"] == ["undecided", "refused", "accepted"]
+    assert keys["undeclared:indexedDB:offline-cache"] == ["undecided", "refused", "accepted"]
+    assert keys["third_party:site:localhost"] == ["undecided", "refused"]
 
 
 def test_a_site_that_does_not_answer_is_exit_status_2(sites):
