@@ -10,6 +10,8 @@ What is recorded:
   frame;
 * every request to another site, with the script (or document) that started
   it and whether it looks like a beacon; repeats of one request are counted.
+
+Service workers are blocked, so every request is made, and seen, by a page.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ class Pass:
     _responses: dict[Any, Any] = field(default_factory=dict)
     _initiators: dict[str, dict[str, Any]] = field(default_factory=dict)
     _urls: dict[str, str] = field(default_factory=dict)
-    _header_cookies: list[tuple[str, str]] = field(default_factory=list)
+    _header_cookies: list[tuple[str, str]] = field(default_factory=list)  # (request id, line)
 
     @classmethod
     def open(cls, browser: Any, name: str, site: str, settle: float) -> Pass:
@@ -133,8 +135,8 @@ class Pass:
         headers = {k.lower(): v for k, v in (params.get("headers") or {}).items()}
         lines = [line for line in headers.get("set-cookie", "").split("\n") if line.strip()]
         blocked = {b.get("cookieLine") for b in params.get("blockedCookies") or []}
-        url = self._urls.get(params["requestId"], "")
-        self._header_cookies.extend((url, line) for line in lines if line not in blocked)
+        request_id = params["requestId"]
+        self._header_cookies.extend((request_id, line) for line in lines if line not in blocked)
 
     # -- visiting --------------------------------------------------------------
 
@@ -184,8 +186,10 @@ class Pass:
                 if write.get("by"):
                     self._storage_setter(write, write["by"])
         headers, self._header_cookies = self._header_cookies, []
-        for url, line in headers:
-            parsed = cookie_lines.parse(line, url)
+        for request_id, line in headers:
+            # The extra-info event may come before the request's own; its URL is known by now.
+            url = self._urls.get(request_id)
+            parsed = cookie_lines.parse(line, url) if url else None
             if parsed and not parsed.deletes:
                 self._add_cookie(parsed, {"via": "response", "url": url[:MAX_URL]})
         pending, self._pending = self._pending, []
