@@ -21,8 +21,6 @@ from .pages import Crawler, check_url, sitemap_urls
 from .recording import Pass, iso
 from .sites import site_of
 
-PASSES = ("undecided", "refused", "accepted")
-
 
 @dataclass(frozen=True)
 class Options:

@@ -25,7 +25,7 @@ from scan_support import start_sites
 
 from consentmgr.db import connect
 from consentmgr.scan import crawl, findings, store
-from consentmgr.scan.banner_check import Labels
+from consentmgr.scan.banner_check import Labels, check_banner
 
 pytestmark = pytest.mark.browser
 
@@ -244,6 +244,44 @@ def test_cookies_removed_again_storage_and_frames_are_recorded(chromium, sites):
     assert keys["undeclared:localStorage:ab_test"] == ["undecided", "refused", "accepted"]
     assert keys["undeclared:indexedDB:offline-cache"] == ["undecided", "refused", "accepted"]
     assert keys["third_party:site:localhost"] == ["undecided", "refused"]
+
+
+BUTTONS = """<!doctype html><html lang="en"><title>x</title><body>
+<div role="dialog" aria-label="Cookies">
+<button style="width:10em;height:3em">Godta alle</button>
+<button style="width:10em;height:3em;{reject}">Avvis alle</button>
+{customise}</div></body></html>"""
+TILPASS = '<button style="width:10em;height:3em">Tilpass</button>'
+
+
+def test_banner_check_finds_missing_and_unequal_buttons(chromium, sites):
+    labels = Labels.of(sites.consentmgr.extensions["consentmgr.policy"])
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        page.set_content(BUTTONS.format(reject="", customise=TILPASS))
+        same = check_banner(page, labels, 0.1)
+        assert same["found"] and same["missing"] == [] and same["unequal"] == []
+        page.set_content(BUTTONS.format(reject="", customise=""))
+        assert check_banner(page, labels, 0.1)["missing"] == ["customise"]
+        page.set_content(
+            BUTTONS.format(
+                reject="width:6em;background:#fff;color:#555;font-weight:700",
+                customise=TILPASS.replace("Tilpass", "Customise"),
+            )
+        )
+        banner = check_banner(page, labels, 0.1)
+        assert banner["missing"] == []
+        assert banner["unequal"] == ["width", "color", "background", "font weight"]
+        page.set_content("<!doctype html><title>No banner</title><p>Hei</p>")
+        assert check_banner(page, labels, 0.1) == {
+            "found": False,
+            "buttons": {},
+            "missing": ["accept_all", "reject_all", "customise"],
+            "unequal": [],
+        }
+    finally:
+        context.close()
 
 
 def test_a_site_that_does_not_answer_is_exit_status_2(sites):
