@@ -30,6 +30,7 @@ from .gateway import counters as gateway_stats
 from .gateway import deliver, outbox
 from .proof import backup, checkpoints
 from .proof import cli as privacy_cli
+from .scan import cli as scan_cli
 
 
 @click.command("init")
@@ -311,6 +312,7 @@ COMMANDS = (
     outbox_command,
     *admin_cli.COMMANDS,
     *privacy_cli.COMMANDS,
+    *scan_cli.COMMANDS,
 )
 
 

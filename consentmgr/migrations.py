@@ -153,6 +153,27 @@ def m006_retention_index(db: sqlite_utils.Database) -> None:
     db.execute("create index decisions_unerased_ts on decisions (ts) where erased_at is null")
 
 
+def m007_scans(db: sqlite_utils.Database) -> None:
+    db["scans"].create(
+        {
+            "id": int,
+            "started": str,
+            "finished": str,
+            "url": str,
+            "origin": str,
+            "site": str,
+            "policy_version": str,
+            "pages": int,
+            "findings": int,
+            "finding_keys": str,
+            "report": str,
+        },
+        pk="id",
+        not_null={"started", "url", "origin", "findings", "finding_keys", "report"},
+    )
+    db["scans"].create_index(["origin", "id"])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m001_consent_core,
     m002_gateway,
@@ -160,6 +181,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m004_checkpoints,
     m005_admin_sessions,
     m006_retention_index,
+    m007_scans,
 ]
 
 

@@ -30,6 +30,7 @@ COMMANDS = {
     "outbox",
     "purge",
     "run",
+    "scan",
     "serve",
     "verify-log",
     "verify-receipt",

@@ -1,4 +1,4 @@
-"""The admin console at ``/admin``: sign-in, dashboard, records, export, gateway health.
+"""The admin console at ``/admin``: sign-in, dashboard, records, export, gateway health, scans.
 
 Each concern is its own module; importing them here attaches their routes to
 the one blueprint. ``init_app`` also hardens Flask's session cookie, which the
@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Flask, Request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
-from . import auth, dashboard, export, outbox_view, records  # noqa: F401 (attach the routes)
+from . import auth, dashboard, export, outbox_view, records, scans  # noqa: F401 (attach the routes)
 from .blueprint import bp
 from .formatting import FILTERS
 

@@ -26,7 +26,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app
 
 from ..web.scripts import Script, respond, without_provenance
-from .policy import LANGS, Policy
+from .policy import LANGS, Policy, cookie_patterns
 
 bp = Blueprint("banner", __name__)
 
@@ -90,7 +90,7 @@ def embedded(policy: Policy, config: Mapping[str, Any]) -> dict[str, Any]:
             {
                 "id": c["id"],
                 "r": bool(c.get("required")),
-                "c": cookie_regexp(c.get("cookies", [])),
+                "c": cookie_regexp([p.name for p in cookie_patterns(c)]),
                 "v": escape(", ".join(v.get("name", v["id"]) for v in c["vendors"])),
             }
             for c in policy.categories

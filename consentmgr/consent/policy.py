@@ -57,6 +57,27 @@ class Policy:
         return [c["id"] for c in self.categories if c.get("required")]
 
 
+@dataclass(frozen=True)
+class CookiePattern:
+    """A cookie (or storage key) name a category declares, ``*`` a wildcard.
+
+    ``when`` says under which condition the site sets it (e.g. only for visitors
+    arriving from an ad); the cookie audit does not expect to see those on
+    every visit.
+    """
+
+    name: str
+    when: str | None = None
+
+
+def cookie_patterns(category: dict[str, Any]) -> list[CookiePattern]:
+    """The names a category declares, from ``"cookies"``: strings or ``{"name", "when"}``."""
+    return [
+        CookiePattern(c) if isinstance(c, str) else CookiePattern(c["name"], c.get("when"))
+        for c in category.get("cookies", [])
+    ]
+
+
 def canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -114,6 +135,12 @@ def check(content: Any, source: str) -> None:
             isinstance(v, dict) and isinstance(v.get("id"), str) for v in vendors
         ):
             fail(f"{where}.vendors", "must be a list of objects with an id")
+        cookies = cat.get("cookies", [])
+        if not isinstance(cookies, list) or not all(_cookie_entry(c) for c in cookies):
+            fail(
+                f"{where}.cookies",
+                'must be a list of names, or of {"name": ..., "when": ...} objects',
+            )
         ctexts = cat.get("texts")
         for lang in LANGS:
             if not isinstance(ctexts, dict) or not isinstance(ctexts.get(lang), dict):
@@ -123,6 +150,18 @@ def check(content: Any, source: str) -> None:
                     fail(f"{where}.texts.{lang}.{key}", "must be a string")
     if "necessary" not in seen or not content["categories"][0].get("required"):
         fail("categories", "must start with the required category 'necessary'")
+
+
+def _cookie_entry(entry: Any) -> bool:
+    if isinstance(entry, str):
+        return bool(entry)
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("name"), str)
+        and bool(entry["name"])
+        and set(entry) <= {"name", "when"}
+        and isinstance(entry.get("when", ""), str)
+    )
 
 
 def register(db: sqlite_utils.Database, policy: Policy) -> Policy:

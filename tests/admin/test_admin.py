@@ -28,7 +28,7 @@ from consentmgr.consent.methods import NAMES
 from consentmgr.db import connect
 from consentmgr.gateway import outbox
 
-ROUTE_ARGS = {"consent_id": "abc"}
+ROUTE_ARGS = {"consent_id": "abc", "scan_id": 1}
 
 
 @pytest.fixture
