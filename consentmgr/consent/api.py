@@ -22,7 +22,7 @@ from ..web.request_body import json_object
 from . import cookie as consent_cookie
 from . import log as consent_log
 from .cookie import Consent
-from .gate import current_consent, current_policy
+from .gate import current_consent, current_policy, is_latest
 from .policy import LANGS, Policy
 from .visitor import ip_prefix, page_url, ua_family
 
@@ -138,6 +138,9 @@ def _page(body: dict[str, Any]) -> str | None:
 def read() -> Response:
     value = request.cookies.get(current_app.config["COOKIE_NAME"])
     consent = current_consent()
+    if consent is not None and not is_latest(consent):
+        # An old copy of the cookie: the visitor has decided since, or was erased.
+        return jsonify(state(None, expired=True))
     expired = consent is None and (
         consent_cookie.decode(current_app, value, allow_expired=True) is not None
     )
