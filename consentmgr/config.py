@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 
@@ -134,6 +134,41 @@ def _secrets(v: Any) -> list[str]:
     return [_secret(s) for s in v]
 
 
+class Rate(NamedTuple):
+    """A rate limit: ``burst`` at once, refilled at ``count`` per ``seconds``."""
+
+    count: int
+    seconds: float
+    burst: int
+
+    @property
+    def interval(self) -> float:
+        """Seconds one request's allowance takes to come back."""
+        return self.seconds / self.count
+
+
+RATE_UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+_RATE = re.compile(r"\s*(\d{1,9})\s*/\s*(second|minute|hour|day)\s*(?:,\s*burst\s+(\d{1,9})\s*)?")
+
+
+def parse_rate(v: Any) -> Rate | None:
+    """``"100/hour, burst 600"`` (burst defaults to the count), or None for ``"off"``."""
+    if v == "off":
+        return None
+    match = _RATE.fullmatch(v) if isinstance(v, str) else None
+    if match is None:
+        raise ValueError
+    count, unit, burst = int(match[1]), match[2], int(match[3] or match[1])
+    if count < 1 or burst < 1:
+        raise ValueError
+    return Rate(count, RATE_UNITS[unit], burst)
+
+
+def _rate(v: Any) -> str:
+    parse_rate(v)
+    return v
+
+
 def _http_url(v: Any) -> str | None:
     v = _opt_str(v)
     if v is None:
@@ -145,6 +180,10 @@ def _http_url(v: Any) -> str | None:
         raise ValueError
     return v
 
+
+RATE_EXPECTED = (
+    'must be a rate like "100/hour, burst 600" (per second, minute, hour or day), or "off"'
+)
 
 KEYS: dict[str, Key] = {
     "SECRET_KEY": Key(
@@ -336,13 +375,47 @@ KEYS: dict[str, Key] = {
         5,
         _int(1, 1000),
         "must be a whole number between 1 and 1000",
-        "Failed sign-ins allowed per username and per client network within the window.",
+        "Failed sign-ins allowed per username from one client network, and per client"
+        " network, within the window.",
     ),
     "ADMIN_LOGIN_WINDOW_MINUTES": Key(
         15,
         _int(1, 24 * 60),
         "must be a whole number of minutes between 1 and 1440",
         "The window for ADMIN_LOGIN_MAX_FAILURES; further attempts get 429 until it passes.",
+    ),
+    # Limits per client network (/24 or /48) on what anonymous clients can make us store.
+    "RATE_LIMIT_DECISIONS": Key(
+        "100/hour, burst 600",
+        _rate,
+        RATE_EXPECTED,
+        "Decisions (POST and DELETE /api/consent) per client network: the burst at once,"
+        ' refilled at the rate. "off" for no limit.',
+    ),
+    "RATE_LIMIT_ERASURES": Key(
+        "20/hour, burst 50",
+        _rate,
+        RATE_EXPECTED,
+        "Visitor erasures (POST /mine-data/slett) per client network.",
+    ),
+    "RATE_LIMIT_GATEWAY": Key(
+        "2400/minute, burst 6000",
+        _rate,
+        RATE_EXPECTED,
+        "Gateway hits (/matomo.php, each hit of a bulk request) and Meta events, per client"
+        " network and per target.",
+    ),
+    "RATE_LIMIT_SIGN_IN": Key(
+        "30/hour, burst 30",
+        _rate,
+        RATE_EXPECTED,
+        "Admin sign-in attempts (POST /admin/login) per client network, right or wrong.",
+    ),
+    "AUDIT_KEEP_DAYS": Key(
+        730,
+        _int(1, 36500),
+        "must be a whole number of days between 1 and 36500",
+        "Admin console audit entries are deleted after this many days.",
     ),
     "SQLITE_SYNCHRONOUS": Key(
         "FULL",

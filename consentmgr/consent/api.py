@@ -16,6 +16,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from ..db import get_db
 from ..gateway import outbox
 from ..proof import checkpoints
+from ..web import ratelimit
 from ..web.errors import ApiError
 from ..web.origin import add_cors_headers, preflight, require_allowed_origin
 from ..web.request_body import json_object
@@ -150,6 +151,7 @@ def read() -> Response:
 @bp.post("/consent")
 def decide() -> Response:
     require_allowed_origin()
+    ratelimit.check("decisions")
     body = json_object(MAX_BODY)
     choices, method, lang = parse_decision(body, current_policy())
     return record(choices, method, lang, _page(body))
@@ -158,6 +160,7 @@ def decide() -> Response:
 @bp.delete("/consent")
 def withdraw() -> Response:
     require_allowed_origin()
+    ratelimit.check("decisions")
     body = json_object(MAX_BODY, optional=True)
     unknown = set(body) - {"lang", "page"}
     if unknown:

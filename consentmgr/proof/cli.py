@@ -49,7 +49,8 @@ def checkpoint_command(export: bool) -> None:
 )
 @with_appcontext
 def purge_command(dry_run: bool) -> None:
-    """Blank decision details past RETENTION_DAYS; delete outbox items past OUTBOX_KEEP_DAYS."""
+    """Blank decision details past RETENTION_DAYS; delete outbox items and audit entries
+    past OUTBOX_KEEP_DAYS and AUDIT_KEEP_DAYS."""
     app = _app()
     done = retention.purge(app, db.get_db(), datetime.now(UTC), dry_run=dry_run)
     blank, delete = ("would blank", "would delete") if dry_run else ("blanked", "deleted")
@@ -62,6 +63,11 @@ def purge_command(dry_run: bool) -> None:
         f"{delete} {done.outbox_items} delivered or dead outbox items finished before"
         f" {done.outbox_before:%Y-%m-%d %H:%M} UTC"
         f" (OUTBOX_KEEP_DAYS = {app.config['OUTBOX_KEEP_DAYS']})"
+    )
+    click.echo(
+        f"{delete} {done.audit_entries} audit entries from before"
+        f" {done.audit_before:%Y-%m-%d %H:%M} UTC"
+        f" (AUDIT_KEEP_DAYS = {app.config['AUDIT_KEEP_DAYS']})"
     )
 
 

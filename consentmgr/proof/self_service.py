@@ -51,6 +51,7 @@ from ..consent import log as consent_log
 from ..consent.gate import current_policy
 from ..db import get_db
 from ..gateway import outbox, sealed
+from ..web import ratelimit
 from ..web.origin import require_allowed_origin
 from . import receipts, retention
 
@@ -212,6 +213,7 @@ def download() -> Response:
 @bp.post("/mine-data/slett")
 def erase() -> Response:
     require_allowed_origin()
+    ratelimit.check("erasures")
     consent_id = receipts.visitor_id()
     erased, hits = 0, outbox.Erased(0, 0, 0)
     if consent_id:
