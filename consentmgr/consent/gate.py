@@ -17,6 +17,7 @@ so a withdrawal holds in every worker process from its commit on.
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
 
@@ -49,6 +50,7 @@ def is_latest(consent: Consent) -> bool:
     return row is not None and _carries(consent, *row)
 
 
+@functools.lru_cache(maxsize=8192)  # a pure function of immutable values: always safe to reuse
 def _carries(consent: Consent, ts: str, version: str, choices: str) -> bool:
     if version != consent.version:
         return False

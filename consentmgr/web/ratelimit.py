@@ -98,8 +98,9 @@ class SharedFileStore:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
         self.map = mmap.mmap(self.fd, self.size, mmap.MAP_SHARED)
         self.lock = threading.Lock()  # flock does not separate threads sharing the descriptor
+        self._fingerprint = functools.lru_cache(maxsize=8192)(self._hash)
 
-    def _fingerprint(self, key: bytes) -> int:
+    def _hash(self, key: bytes) -> int:
         digest = hashlib.blake2b(key, digest_size=8, key=self.hash_key).digest()
         return int.from_bytes(digest, "little") or 1  # 0 marks an empty slot
 
@@ -142,10 +143,10 @@ def store(app: Flask) -> Store:
     return held[1]
 
 
-@functools.lru_cache(maxsize=4096)
-def network(address: str | None) -> str:
-    """The client's network, the unit every limit counts by."""
-    return ip_prefix(address) or "unknown"
+@functools.lru_cache(maxsize=8192)
+def _key(flow: str, address: str | None) -> bytes:
+    """The bucket of ``flow`` for the client's network, the unit every limit counts by."""
+    return f"{flow} {ip_prefix(address) or 'unknown'}".encode()
 
 
 class TooManyRequests(ApiError):
@@ -168,13 +169,17 @@ def rate(app: Flask, flow: str) -> Rate | None:
 
 def wait_for(flow: str, cost: int = 1) -> int | None:
     """Spend ``cost`` of the client network's ``flow`` limit: None, or whole seconds to wait."""
-    rate_ = rate(current_app, flow)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    rate_ = rate(app, flow)
     if rate_ is None:
         return None
-    key = f"{flow} {network(request.remote_addr)}".encode()
     interval = rate_.interval
-    seconds = store(current_app).take(
-        key, min(cost, rate_.burst), interval, rate_.burst * interval, time.time()
+    seconds = store(app).take(
+        _key(flow, request.remote_addr),
+        min(cost, rate_.burst),
+        interval,
+        rate_.burst * interval,
+        time.time(),
     )
     return max(1, math.ceil(seconds)) if seconds > 0 else None
 
