@@ -265,3 +265,20 @@ def test_daily_pages_cannot_be_flooded(app, database, monkeypatch):
     assert len(pages) == 21
     assert pages[daily_stats.OTHER_PAGES] == 10
     assert pages["https://ansettr.no/0/" + "x" * 1800] == 2, "known pages still count"
+
+
+def test_a_bucket_gives_its_burst_then_refills_at_its_rate(tmp_path):
+    store = ratelimit.SharedFileStore(str(tmp_path / "limits"))
+    interval, capacity = 10.0, 30.0  # 6 a minute, burst 3
+    t = 1_000_000.0
+    assert [store.take(b"k", 1, interval, capacity, t) for _ in range(3)] == [0.0] * 3
+    assert store.take(b"k", 1, interval, capacity, t) == pytest.approx(10.0)
+    assert store.take(b"k", 1, interval, capacity, t + 9.9) > 0, "refused: nothing was spent"
+    assert store.take(b"k", 1, interval, capacity, t + 10) == 0.0
+    assert store.take(b"other", 3, interval, capacity, t + 10) == 0.0, "keys are apart"
+    # Another process opening the same file sees the same buckets.
+    again = ratelimit.SharedFileStore(str(tmp_path / "limits"))
+    assert again.hash_key == store.hash_key
+    assert again.take(b"k", 1, interval, capacity, t + 10) == pytest.approx(10.0)
+    # A clock that went back does not lock a key out for longer than its burst.
+    assert store.take(b"k", 1, interval, capacity, t - 3600) == 0.0

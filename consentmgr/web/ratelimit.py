@@ -37,6 +37,7 @@ import secrets
 import struct
 import threading
 import time
+import weakref
 from typing import Protocol
 
 from flask import Flask, current_app, request
@@ -97,6 +98,7 @@ class SharedFileStore:
         finally:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
         self.map = mmap.mmap(self.fd, self.size, mmap.MAP_SHARED)
+        weakref.finalize(self, os.close, self.fd)  # the mapping closes itself
         self.lock = threading.Lock()  # flock does not separate threads sharing the descriptor
         self._fingerprint = functools.lru_cache(maxsize=8192)(self._hash)
 
