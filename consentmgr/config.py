@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 
@@ -172,6 +172,41 @@ PUBLIC_URL = Check(
 SECRETS = Check(_secrets, "must be a list of strings of at least 32 characters")
 
 
+class Rate(NamedTuple):
+    """A rate limit: ``burst`` at once, refilled at ``count`` per ``seconds``."""
+
+    count: int
+    seconds: float
+    burst: int
+
+    @property
+    def interval(self) -> float:
+        """Seconds one request's allowance takes to come back."""
+        return self.seconds / self.count
+
+
+RATE_UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+_RATE = re.compile(r"\s*(\d{1,9})\s*/\s*(second|minute|hour|day)\s*(?:,\s*burst\s+(\d{1,9})\s*)?")
+
+
+def parse_rate(v: Any) -> Rate | None:
+    """``"100/hour, burst 600"`` (burst defaults to the count), or None for ``"off"``."""
+    if v == "off":
+        return None
+    match = _RATE.fullmatch(v) if isinstance(v, str) else None
+    if match is None:
+        raise ValueError
+    count, unit, burst = int(match[1]), match[2], int(match[3] or match[1])
+    if count < 1 or burst < 1:
+        raise ValueError
+    return Rate(count, RATE_UNITS[unit], burst)
+
+
+def _rate(v: Any) -> str:
+    parse_rate(v)
+    return v
+
+
 def _http_url(v: Any) -> str | None:
     v = _opt_str(v)
     if v is None:
@@ -186,6 +221,12 @@ def _http_url(v: Any) -> str | None:
 
 def _url(example: str) -> Check:
     return Check(_http_url, f'must be an http(s) URL like "{example}", or empty')
+
+
+RATE = Check(
+    _rate,
+    'must be a rate like "100/hour, burst 600" (per second, minute, hour or day), or "off"',
+)
 
 
 KEYS: dict[str, Key] = {
@@ -341,12 +382,41 @@ KEYS: dict[str, Key] = {
     "ADMIN_LOGIN_MAX_FAILURES": Key(
         5,
         _int(1, 1000, "failed sign-ins"),
-        "Failed sign-ins allowed per username and per client network within the window.",
+        "Failed sign-ins allowed per username from one client network, and per client"
+        " network, within the window.",
     ),
     "ADMIN_LOGIN_WINDOW_MINUTES": Key(
         15,
         _int(1, 24 * 60, "minutes"),
         "The window for ADMIN_LOGIN_MAX_FAILURES; further attempts get 429 until it passes.",
+    ),
+    # Limits per client network (/24 or /48) on what anonymous clients can make us store.
+    "RATE_LIMIT_DECISIONS": Key(
+        "100/hour, burst 600",
+        RATE,
+        "Decisions (POST and DELETE /api/consent) per client network: the burst at once,"
+        ' refilled at the rate. "off" for no limit.',
+    ),
+    "RATE_LIMIT_ERASURES": Key(
+        "20/hour, burst 50",
+        RATE,
+        "Visitor erasures (POST /mine-data/slett) per client network.",
+    ),
+    "RATE_LIMIT_GATEWAY": Key(
+        "2400/minute, burst 6000",
+        RATE,
+        "Gateway hits (/matomo.php, each hit of a bulk request) and Meta events, per client"
+        " network and per target.",
+    ),
+    "RATE_LIMIT_SIGN_IN": Key(
+        "30/hour, burst 30",
+        RATE,
+        "Admin sign-in attempts (POST /admin/login) per client network, right or wrong.",
+    ),
+    "AUDIT_KEEP_DAYS": Key(
+        730,
+        _int(1, 36500, "days"),
+        "Admin console audit entries are deleted after this many days.",
     ),
     "SQLITE_SYNCHRONOUS": Key(
         "FULL",

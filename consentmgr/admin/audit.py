@@ -14,7 +14,10 @@ from datetime import UTC, datetime
 import sqlite_utils
 
 from ..consent.visitor import ip_prefix
-from ..db import flush_if_durable
+from ..db import flush_if_durable, immediate
+
+# Usernames are 1 to 64 characters; whatever a sign-in form carried is cut to that.
+MAX_USERNAME = 64
 
 ACTIONS = (
     "login",
@@ -43,10 +46,50 @@ def append(
         "insert into audit (ts, username, action, detail, client) values (?, ?, ?, ?, ?)",
         [
             datetime.now(UTC).isoformat(timespec="seconds"),
-            username,
+            username[:MAX_USERNAME] if username else username,
             action,
             detail,
             ip_prefix(address) or None,
         ],
     )
     flush_if_durable(db)
+
+
+def count_throttled(
+    db: sqlite_utils.Database, username: str, address: str | None, since: datetime
+) -> None:
+    """A sign-in refused by throttling: counted, not stored one entry per attempt.
+
+    The attempts of one (username, network) since ``since`` (the start of the
+    throttling window) share one entry, stamped with the first of them, whose
+    detail is their number: a flood of refused attempts adds one short row per
+    window, not one per attempt.
+    """
+    name, client = username[:MAX_USERNAME] or None, ip_prefix(address) or None
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    with immediate(db):
+        row = db.execute(
+            "select id, detail from audit where action = 'login_throttled' and ts >= ?"
+            " and username is ? and client is ? order by id desc limit 1",
+            [since.isoformat(timespec="seconds"), name, client],
+        ).fetchone()
+        if row is None:
+            db.execute(
+                "insert into audit (ts, username, action, detail, client)"
+                " values (?, ?, 'login_throttled', '1 attempt refused', ?)",
+                [now, name, client],
+            )
+            return
+        attempts = int(row[1].split()[0]) + 1 if row[1][:1].isdigit() else 2
+        db.execute(
+            "update audit set detail = ? where id = ?", [f"{attempts} attempts refused", row[0]]
+        )
+
+
+def prune(db: sqlite_utils.Database, before: datetime, *, dry_run: bool = False) -> int:
+    """Delete entries older than ``before`` (``AUDIT_KEEP_DAYS``); with dry_run, only count."""
+    cutoff = before.isoformat(timespec="seconds")
+    if dry_run:
+        return db.execute("select count(*) from audit where ts < ?", [cutoff]).fetchone()[0]
+    with immediate(db):
+        return db.execute("delete from audit where ts < ?", [cutoff]).rowcount

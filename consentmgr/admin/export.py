@@ -46,6 +46,8 @@ def _dates() -> tuple[date, date]:
         abort(400, "Give the period as from=YYYY-MM-DD&to=YYYY-MM-DD.")
     if start > end:
         abort(400, "The period starts after it ends.")
+    if end >= date.max:
+        abort(400, f"The period must end before {date.max.isoformat()}: give an earlier date.")
     return start, end
 
 

@@ -1,16 +1,27 @@
-"""Throttling of failed admin sign-ins, per username and per client network.
+"""Throttling of failed admin sign-ins, per username from one network and per network.
 
-Each failure is a row in ``login_failures`` keyed ``user:<name>`` and
-``net:<network>``. When either key has ``max_failures`` rows inside the
-window, further attempts are refused (429) until the oldest of them leaves the
-window, whether or not the password would have been right: otherwise a guesser
-could keep guessing and only be told when it succeeded. Throttling by network
-rather than address follows the rest of the service, which never keeps an
-address.
+Each attempt is a row in ``login_failures`` under two keys,
+``user:<name>@<network>`` and ``net:<network>``. When either key has
+``max_failures`` rows inside the window, further attempts are refused (429)
+until the oldest of them leaves the window, whether or not the password would
+have been right: otherwise a guesser could keep guessing and only be told when
+it succeeded. Only failures from the same network count against a username,
+so someone guessing from elsewhere cannot lock the real admin out; the
+network key stops one network from trying many usernames. Throttling by
+network rather than address follows the rest of the service, which never
+keeps an address.
+
+Checking and counting are one step: :func:`begin` counts the attempt as a
+failure in the same write transaction (``BEGIN IMMEDIATE``, across processes)
+that checks the count, before the password is looked at, so parallel guesses
+cannot all pass the check before any of them is counted. A success takes its
+count back (and clears the username's failures from that network); an
+attempt refused before its password was checked is not counted either.
 """
 
 from __future__ import annotations
 
+import json
 import math
 
 import sqlite_utils
@@ -19,18 +30,15 @@ from ..consent.visitor import ip_prefix
 from ..db import immediate
 
 
-def _user_key(username: str) -> str:
-    return f"user:{username.lower()[:64]}"
-
-
 def keys(username: str, address: str | None) -> list[str]:
-    return [_user_key(username), f"net:{ip_prefix(address) or 'unknown'}"]
+    """The (username, network) key and the network key of an attempt."""
+    network = ip_prefix(address) or "unknown"
+    return [f"user:{username.lower()[:64]}@{network}", f"net:{network}"]
 
 
-def retry_after(
+def _retry_after(
     db: sqlite_utils.Database, keys: list[str], max_failures: int, window: float, now: float
 ) -> int | None:
-    """Seconds until another attempt is allowed, or None when one is allowed now."""
     wait = 0.0
     for key in keys:
         rows = db.execute(
@@ -42,16 +50,41 @@ def retry_after(
     return max(1, math.ceil(wait)) if wait > 0 else None
 
 
-def record_failure(db: sqlite_utils.Database, keys: list[str], window: float, now: float) -> None:
-    """Count one failure under every key, and forget failures older than the window."""
+def begin(
+    db: sqlite_utils.Database, keys: list[str], max_failures: int, window: float, now: float
+) -> tuple[int | None, list[int]]:
+    """Check and count one attempt at once.
+
+    Returns (seconds to wait, []) when the attempt is refused, nothing counted;
+    otherwise (None, ids of the rows that count it as a failure until
+    :func:`succeeded` or :func:`not_counted` takes them back).
+    """
     with immediate(db):
         db.execute("delete from login_failures where ts <= ?", [now - window])
-        db.conn.executemany(
-            "insert into login_failures (key, ts) values (?, ?)", [(k, now) for k in keys]
+        wait = _retry_after(db, keys, max_failures, window, now)
+        if wait is not None:
+            return wait, []
+        ids = [
+            db.execute("insert into login_failures (key, ts) values (?, ?)", [k, now]).lastrowid
+            for k in keys
+        ]
+    return None, ids
+
+
+def not_counted(db: sqlite_utils.Database, ids: list[int]) -> None:
+    """Take back an attempt's count (it was refused before its password was checked)."""
+    with immediate(db):
+        db.execute(
+            "delete from login_failures where id in (select value from json_each(?))",
+            [json.dumps(ids)],
         )
 
 
-def clear(db: sqlite_utils.Database, username: str) -> None:
-    """After a successful sign-in, the username's earlier failures no longer count."""
+def succeeded(db: sqlite_utils.Database, keys: list[str], ids: list[int]) -> None:
+    """After a successful sign-in: its own count goes, and so do the username's failures
+    from this network; the network's other failures still count."""
     with immediate(db):
-        db.execute("delete from login_failures where key = ?", [_user_key(username)])
+        db.execute(
+            "delete from login_failures where key = ? or id in (select value from json_each(?))",
+            [keys[0], json.dumps(ids)],
+        )

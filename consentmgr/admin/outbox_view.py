@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +16,7 @@ from .dashboard import gateway_health
 from .dashboard_charts import gateway_chart
 
 DAYS = 30
+ITEM_ID = re.compile(r"[0-9]{1,18}")  # an SQLite integer; str.isdigit() also takes "²"
 DEAD_LISTED = 200
 
 
@@ -41,7 +43,7 @@ def outbox_page() -> Response:
 def retry() -> Response:
     """Put one dead item (``id``) or every dead item (no ``id``) back in the queue."""
     raw = request.form.get("id")
-    if raw is not None and not raw.isdigit():
+    if raw is not None and not ITEM_ID.fullmatch(raw):
         abort(400, "The item to retry must be given by its number.")
     ids = [int(raw)] if raw is not None else None
     n = outbox.retry_dead(get_db(), time.time(), ids)

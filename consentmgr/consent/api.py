@@ -16,6 +16,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from ..db import get_db
 from ..gateway import outbox
 from ..proof import checkpoints
+from ..web import ratelimit
 from ..web.errors import ApiError
 from ..web.origin import add_cors_headers, preflight, require_allowed_origin
 from ..web.request_body import json_object
@@ -23,7 +24,7 @@ from . import cookie as consent_cookie
 from . import log as consent_log
 from . import methods
 from .cookie import Consent
-from .gate import current_consent, current_policy
+from .gate import current_consent, current_policy, is_latest
 from .policy import DEFAULT_LANG, LANGS, Policy
 from .visitor import ip_prefix, page_url, ua_family
 
@@ -143,6 +144,9 @@ def _page(body: dict[str, Any]) -> str | None:
 def read() -> Response:
     value = request.cookies.get(current_app.config["COOKIE_NAME"])
     consent = current_consent()
+    if consent is not None and not is_latest(consent):
+        # An old copy of the cookie: the visitor has decided since, or was erased.
+        return jsonify(state(None, expired=True))
     expired = consent is None and (
         consent_cookie.decode(current_app, value, allow_expired=True) is not None
     )
@@ -152,6 +156,7 @@ def read() -> Response:
 @bp.post("/consent")
 def decide() -> Response:
     require_allowed_origin()
+    ratelimit.check("decisions")
     body = json_object(MAX_BODY)
     choices, method, lang = parse_decision(body, current_policy())
     return save_decision(choices, method, lang, _page(body))
@@ -160,6 +165,7 @@ def decide() -> Response:
 @bp.delete("/consent")
 def withdraw() -> Response:
     require_allowed_origin()
+    ratelimit.check("decisions")
     body = json_object(MAX_BODY, optional=True)
     unknown = set(body) - {"lang", "page"}
     if unknown:

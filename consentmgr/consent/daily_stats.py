@@ -6,7 +6,10 @@ decision's personal fields never changes a figure.
 
 * ``daily_decisions``: day x version x lang x method -> decisions
 * ``daily_consent``: day x version x lang x method x category x granted -> decisions
-* ``daily_pages``: day x page -> decisions
+* ``daily_pages``: day x page -> decisions, at most ``MAX_PAGES_PER_DAY``
+  distinct pages a day; decisions on further pages count as ``OTHER_PAGES``,
+  so a client posting a new page with every decision cannot flood the table
+  (or the dashboard's top pages).
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ import sqlite_utils
 
 if TYPE_CHECKING:
     from .log import Decision
+
+MAX_PAGES_PER_DAY = 1000
+OTHER_PAGES = "(other pages)"
 
 
 def count_decision(db: sqlite_utils.Database, day: str, decision: Decision) -> None:
@@ -36,5 +42,15 @@ def count_decision(db: sqlite_utils.Database, day: str, decision: Decision) -> N
         db.execute(
             "insert into daily_pages (day, page, count) values (?, ?, 1)"
             " on conflict do update set count = count + 1",
-            [day, decision.page],
+            [day, _page_or_other(db, day, decision.page)],
         )
+
+
+def _page_or_other(db: sqlite_utils.Database, day: str, page: str) -> str:
+    """``page``, unless it is new and the day already has its share of distinct pages."""
+    if db.execute("select 1 from daily_pages where day = ? and page = ?", [day, page]).fetchone():
+        return page
+    pages = db.execute(
+        "select count(*) from daily_pages where day = ? and page != ?", [day, OTHER_PAGES]
+    ).fetchone()[0]
+    return page if pages < MAX_PAGES_PER_DAY else OTHER_PAGES

@@ -1,17 +1,34 @@
-"""The consent check every gateway hit passes: does the signed cookie grant this category?
+"""The consent check every gateway hit passes: does the visitor's latest decision grant this?
 
-Only a cookie that verifies, has not expired and was given for the current
-policy version counts. Anything else, including a stale cookie from before a
-purpose change, counts as no consent.
+Only a cookie that verifies, has not expired, was given for the current
+policy version and still carries its consent id's *latest* decision counts.
+Anything else counts as no consent: a stale cookie from before a purpose
+change, and an old copy of the cookie kept after the visitor withdrew,
+changed their choice or had their record erased (or purged after retention).
+
+A cookie carries the latest decision when the log's newest row for its
+consent id has the cookie's version and granted categories and was written
+no later than the cookie was signed (cookies are signed to the second, after
+the row is written). Two decisions with the same choices in the same second
+are indistinguishable, and equivalent. Finding the newest row is one seek in
+the ``consent_id`` index per hit with a cookie; nothing is cached across requests,
+so a withdrawal holds in every worker process from its commit on.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+from datetime import datetime
+
 from flask import current_app, request
 
+from ..db import get_db
 from . import cookie as consent_cookie
 from .cookie import Consent
 from .policy import Policy
+
+LATEST = "select ts, version, choices from decisions where consent_id = ? order by seq desc limit 1"
 
 
 def current_policy() -> Policy:
@@ -33,12 +50,30 @@ def visitor_id() -> str | None:
     return consent.id if consent else None
 
 
+def is_latest(consent: Consent) -> bool:
+    """Whether the cookie carries its consent id's latest decision (one indexed lookup)."""
+    row = get_db().execute(LATEST, [consent.id]).fetchone()
+    return row is not None and _carries(consent, *row)
+
+
+@functools.lru_cache(maxsize=8192)  # a pure function of immutable values: always safe to reuse
+def _carries(consent: Consent, ts: str, version: str, choices: str) -> bool:
+    if version != consent.version:
+        return False
+    try:
+        granted = frozenset(c for c, on in json.loads(choices).items() if on is True)
+        written = datetime.fromisoformat(ts).replace(microsecond=0)
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return granted == consent.granted and consent.time >= written
+
+
 def valid_consent() -> Consent | None:
-    """The visitor's consent if it is verified, unexpired and for the current version."""
+    """The visitor's consent if it is verified, unexpired, current and their latest decision."""
     consent = current_consent()
     if consent is None or consent.version != current_policy().version:
         return None
-    return consent
+    return consent if is_latest(consent) else None
 
 
 def consent_for(category: str) -> Consent | None:

@@ -5,6 +5,11 @@ the process's first request) and as ``consentmgr deliver`` for deployments
 that prefer a separate process. Leases in the outbox make any mix of the two
 safe. Each pass: expire rows too old to send, then for each target claim due
 rows in batches, send them, and record the outcome row by row.
+
+An exception anywhere in a batch (an upstream reply nobody foresaw, a bug)
+is recorded on the rows that batch held, as a failed attempt with its error,
+so their lease is released and their backoff starts; it is logged with their
+ids, and the other targets' passes go on.
 """
 
 from __future__ import annotations
@@ -75,16 +80,27 @@ def deliver_target(
         items = outbox.claim(db, target.name, sender.batch, owner, now)
         if not items:
             return
-        outcome = sender.send(app, http, items)
-        done = time.time()
-        day = _day(done)
-        report.add(
-            report.delivered, target.name, outbox.delivered(db, outcome.delivered, owner, done, day)
-        )
-        outbox.dead(db, outcome.dead, owner, done, day)
-        report.add(report.dead, target.name, len(outcome.dead))
-        outbox.failed(db, outcome.retry, owner, outcome.error, done, day, permanent=False)
-        report.add(report.retried, target.name, len(outcome.retry))
+        try:
+            outcome = sender.send(app, http, items)
+            done = time.time()
+            day = _day(done)
+            report.add(
+                report.delivered,
+                target.name,
+                outbox.delivered(db, outcome.delivered, owner, done, day),
+            )
+            outbox.dead(db, outcome.dead, owner, done, day)
+            report.add(report.dead, target.name, len(outcome.dead))
+            outbox.failed(db, outcome.retry, owner, outcome.error, done, day, permanent=False)
+            report.add(report.retried, target.name, len(outcome.retry))
+        except Exception as e:
+            error = f"delivery failed: {type(e).__name__}: {e}"[:500]
+            log.exception("%s: %s; items %s", target.name, error, [i.id for i in items])
+            # Rows already marked delivered or dead are not pending any more and stay so.
+            outbox.failed(db, items, owner, error, time.time(), _day(now), permanent=False)
+            report.add(report.retried, target.name, len(items))
+            report.errors.append(f"{target.name}: {error}")
+            return
         if outcome.error:
             report.errors.append(f"{target.name}: {outcome.error}")
         if outcome.retry:
@@ -109,7 +125,11 @@ def deliver_once(
             http = owned.enter_context(upstream.session())
         counters.write_tally(app, db)
         for target in TARGETS:
-            deliver_target(app, db, http, target, owner, report)
+            try:
+                deliver_target(app, db, http, target, owner, report)
+            except Exception as e:  # one target's failure never stops another's pass
+                log.exception("%s: delivery pass failed", target.name)
+                report.errors.append(f"{target.name}: delivery pass failed: {type(e).__name__}")
     return report
 
 

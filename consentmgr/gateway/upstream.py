@@ -4,10 +4,17 @@ Every call goes to a URL built from configuration alone, with explicit
 connect and read timeouts, never follows a redirect and ignores proxy
 variables from the environment, so nothing a visitor sends can steer where the
 gateway connects.
+
+One visitor's item never fails another's: each item is opened and encoded on
+its own before the batch is built, so one that cannot be (sealed under a lost
+key, or holding what JSON or UTF-8 cannot carry) is dead alone with its
+reason; and a batch the upstream refuses as a whole for its content is split
+in halves, and those again, until the items it refuses are alone.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -29,14 +36,28 @@ class Outcome:
     retry: list[Item] = field(default_factory=list)
     dead: list[tuple[Item, str]] = field(default_factory=list)
     error: str = ""
+    # The upstream refused the batch as a whole for what is in it (not for our
+    # token or its own trouble): one item may be the cause, so try halves.
+    split: bool = False
 
     @classmethod
     def all_retry(cls, items: Sequence[Item], error: str) -> Outcome:
         return cls(retry=list(items), error=error)
 
     @classmethod
-    def all_dead(cls, items: Sequence[Item], error: str) -> Outcome:
-        return cls(dead=[(i, error) for i in items], error=error)
+    def all_dead(cls, items: Sequence[Item], error: str, *, split: bool = False) -> Outcome:
+        return cls(dead=[(i, error) for i in items], error=error, split=split)
+
+    def merge(self, other: Outcome) -> Outcome:
+        """Both halves of a split batch as one outcome; a retry's reason wins the message."""
+        errors = [o.error for o in (self, other) if o.error]
+        retry_errors = [o.error for o in (self, other) if o.retry and o.error]
+        return Outcome(
+            delivered=self.delivered + other.delivered,
+            retry=self.retry + other.retry,
+            dead=self.dead + other.dead,
+            error=(retry_errors or errors or [""])[0],
+        )
 
 
 @dataclass(frozen=True)
@@ -68,6 +89,8 @@ def post(app: Flask, http: requests.Session, url: str, **kwargs: Any) -> request
 
 
 RETRYABLE_STATUS = {408, 425, 429}
+CONTENT_REFUSED_STATUS = {400, 413, 422}  # about the request's content: split the batch
+MAX_SPLIT_CALLS = 64  # finds a handful of bad items in a batch of 1,000
 
 
 def http_failure(items: Sequence[Item], response: requests.Response) -> Outcome | None:
@@ -82,7 +105,7 @@ def http_failure(items: Sequence[Item], response: requests.Response) -> Outcome 
     message = f"HTTP {status}: {body}" if body else f"HTTP {status}"
     if status >= 500 or status in RETRYABLE_STATUS:
         return Outcome.all_retry(items, message)
-    return Outcome.all_dead(items, message)
+    return Outcome.all_dead(items, message, split=status in CONTENT_REFUSED_STATUS)
 
 
 def network_failure(items: Sequence[Item], error: requests.RequestException) -> Outcome:
@@ -90,33 +113,71 @@ def network_failure(items: Sequence[Item], error: requests.RequestException) -> 
     return Outcome.all_retry(items, f"{kind}: {type(error).__name__}: {error}"[:500])
 
 
+def encodable_json(value: Any) -> Any:
+    """``value`` if it encodes as strict JSON in UTF-8 (no NaN, no lone surrogate), else raise."""
+    json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    return value
+
+
 def send_sealed(
     app: Flask,
     http: requests.Session,
     items: Sequence[Item],
     url: str,
+    encode: Callable[[Any], Any],
     body: Callable[[list[Any]], dict],
     judge: Callable[[Sequence[Item], requests.Response], Outcome],
 ) -> Outcome:
-    """Open the items' sealed payloads, POST them as one batch and judge the reply.
+    """Open and encode each item, POST them as one batch and judge the reply.
 
-    Items that cannot be opened (sealed under a key no longer configured) are
-    dead at once; the rest succeed or fail together as ``judge`` decides.
+    ``encode`` turns one opened payload into what goes in the batch, raising
+    ``ValueError`` (``UnicodeError`` included) or ``TypeError`` when it cannot.
+    Items that cannot be opened or encoded are dead at once, each with its
+    reason; the rest succeed or fail as ``judge`` decides, a batch refused
+    whole for its content being split until the refused items are alone.
     """
-    payloads, readable, unreadable = [], [], []
+    wire, ready, dead = [], [], []
     for item in items:
         try:
-            payloads.append(sealed.unseal(app, item.payload))
-            readable.append(item)
+            wire.append(encode(sealed.unseal(app, item.payload)))
+            ready.append(item)
         except sealed.Unreadable as e:
-            unreadable.append((item, str(e)))
-    if not readable:
-        return Outcome(dead=unreadable)
-    try:
-        response = post(app, http, url, json=body(payloads))
-    except requests.RequestException as e:
-        outcome = network_failure(readable, e)
-    else:
-        outcome = judge(readable, response)
-    outcome.dead.extend(unreadable)
+            dead.append((item, str(e)))
+        except (ValueError, TypeError) as e:
+            reason = f"cannot be encoded for the upstream: {type(e).__name__}: {e}"
+            dead.append((item, reason[:500]))
+    outcome = _post_split(app, http, ready, wire, url, body, judge) if ready else Outcome()
+    outcome.dead.extend(dead)
     return outcome
+
+
+def _post_split(
+    app: Flask,
+    http: requests.Session,
+    items: list[Item],
+    wire: list[Any],
+    url: str,
+    body: Callable[[list[Any]], dict],
+    judge: Callable[[Sequence[Item], requests.Response], Outcome],
+    budget: list[int] | None = None,
+) -> Outcome:
+    """POST one batch; if it is refused whole for its content, try each half the same way.
+
+    A few refused items cost two calls per halving to find; ``budget`` caps
+    the calls of one split (the upstream may be refusing everything, e.g. a
+    wrong pixel id), and what is still unresolved then stays refused.
+    """
+    budget = budget if budget is not None else [MAX_SPLIT_CALLS]
+    budget[0] -= 1
+    try:
+        data = json.dumps(body(wire), allow_nan=False).encode()
+        response = post(app, http, url, data=data, headers={"Content-Type": "application/json"})
+    except requests.RequestException as e:
+        return network_failure(items, e)
+    outcome = judge(items, response)
+    if not outcome.split or len(items) < 2 or budget[0] < 2:
+        return outcome
+    half = len(items) // 2
+    first = _post_split(app, http, items[:half], wire[:half], url, body, judge, budget)
+    second = _post_split(app, http, items[half:], wire[half:], url, body, judge, budget)
+    return first.merge(second)

@@ -58,8 +58,8 @@ def checkpoint_command(export: bool) -> None:
 def purge_command(dry_run: bool) -> None:
     """Blank and delete what is past its retention period.
 
-    Decisions' personal details past RETENTION_DAYS, finished outbox items past
-    OUTBOX_KEEP_DAYS.
+    Decisions' personal details past RETENTION_DAYS; finished outbox items and
+    audit entries past OUTBOX_KEEP_DAYS and AUDIT_KEEP_DAYS.
     """
     app = _app()
     done = retention.purge(app, db.get_db(), datetime.now(UTC), dry_run=dry_run)
@@ -73,6 +73,11 @@ def purge_command(dry_run: bool) -> None:
         f"{delete} {plural(done.outbox_items, 'delivered or dead outbox item')} finished before"
         f" {done.outbox_before:%Y-%m-%d %H:%M} UTC"
         f" (OUTBOX_KEEP_DAYS = {app.config['OUTBOX_KEEP_DAYS']})"
+    )
+    click.echo(
+        f"{delete} {done.audit_entries} audit entries from before"
+        f" {done.audit_before:%Y-%m-%d %H:%M} UTC"
+        f" (AUDIT_KEEP_DAYS = {app.config['AUDIT_KEEP_DAYS']})"
     )
 
 

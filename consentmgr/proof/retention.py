@@ -9,6 +9,8 @@ needed. Two clocks apply:
   aggregates stay, so the log still verifies and the statistics do not move.
 * ``OUTBOX_KEEP_DAYS`` for gateway items that were delivered or died: they
   are deleted.
+* ``AUDIT_KEEP_DAYS`` for the admin console's audit trail: older entries are
+  deleted.
 
 ``consentmgr purge`` runs both (``--dry-run`` counts without changing
 anything); the background thread runs :func:`housekeeping` every hour, which
@@ -26,6 +28,7 @@ from datetime import datetime, timedelta
 import sqlite_utils
 from flask import Flask
 
+from ..admin import audit
 from ..consent import log as consent_log
 from ..gateway import outbox
 from . import checkpoints
@@ -37,17 +40,22 @@ class Purged:
     outbox_items: int
     decisions_before: datetime
     outbox_before: datetime
+    audit_entries: int = 0
+    audit_before: datetime | None = None
 
 
 def purge(app: Flask, db: sqlite_utils.Database, now: datetime, *, dry_run: bool = False) -> Purged:
-    """Blank decision details past RETENTION_DAYS and delete old finished outbox items."""
+    """Blank decision details past RETENTION_DAYS, delete old outbox items and audit entries."""
     decisions_before = now - timedelta(days=app.config["RETENTION_DAYS"])
     outbox_before = now - timedelta(days=app.config["OUTBOX_KEEP_DAYS"])
+    audit_before = now - timedelta(days=app.config["AUDIT_KEEP_DAYS"])
     return Purged(
         consent_log.purge(db, decisions_before, now, dry_run=dry_run),
         outbox.prune(db, outbox_before.timestamp(), dry_run=dry_run),
         decisions_before,
         outbox_before,
+        audit.prune(db, audit_before, dry_run=dry_run),
+        audit_before,
     )
 
 

@@ -53,6 +53,7 @@ from ..consent.methods import VISITOR_LABELS
 from ..consent.policy import DEFAULT_LANG
 from ..db import get_db
 from ..gateway import outbox, sealed
+from ..web import ratelimit
 from ..web.origin import require_allowed_origin
 from ..web.security_headers import private
 from . import retention
@@ -214,6 +215,7 @@ def download() -> Response:
 @bp.post("/mine-data/slett")
 def erase() -> Response:
     require_allowed_origin()
+    ratelimit.check("erasures")
     consent_id = visitor_id()
     erased, hits = 0, outbox.Erased(0, 0, 0)
     if consent_id:

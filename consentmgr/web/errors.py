@@ -9,10 +9,11 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 class ApiError(Exception):
     """An error answered as ``{"error": message}`` with ``status``; nothing was written."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers or {}
 
 
 def json_error(status: int, message: str):
@@ -24,7 +25,9 @@ def json_error(status: int, message: str):
 def init_app(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(e: ApiError):
-        return json_error(e.status, e.message)
+        response = json_error(e.status, e.message)
+        response.headers.update(e.headers)
+        return response
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(e: HTTPException):

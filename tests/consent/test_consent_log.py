@@ -17,7 +17,8 @@ def decide_many(config, n, barrier):
     codes = []
     for i in range(n):
         body = ACCEPT_ALL if i % 2 else REJECT_ALL
-        codes.append(post_decision(client, body).status_code)
+        # Many visitors: one network's decisions are limited (RATE_LIMIT_DECISIONS).
+        codes.append(post_decision(client, body, remote_addr=f"10.1.{i % 250}.1").status_code)
     return codes
 
 

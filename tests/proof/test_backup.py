@@ -22,7 +22,9 @@ def test_backup_while_decisions_arrive_verifies_and_restores(app, runner, tmp_pa
     def keep_deciding():
         visitor = app.test_client()
         while not stop.is_set():
-            written.append(post_decision(visitor, ACCEPT_ALL).status_code)
+            # From many networks: one network's decisions are limited (RATE_LIMIT_DECISIONS).
+            address = f"10.2.{len(written) % 250}.1"
+            written.append(post_decision(visitor, ACCEPT_ALL, remote_addr=address).status_code)
 
     writer = threading.Thread(target=keep_deciding)
     writer.start()

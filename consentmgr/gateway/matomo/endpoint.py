@@ -19,8 +19,9 @@ from flask import Blueprint, Response, current_app, request
 
 from ...consent.gate import consent_for
 from ...db import flush_soon, get_db
-from ...web import scripts
+from ...web import ratelimit, scripts
 from ...web.errors import ApiError
+from ...web.request_body import read_body
 from .. import counters as gateway_stats
 from .. import deliver, outbox, sealed
 from ..targets import MATOMO
@@ -47,17 +48,19 @@ def reject(status: int, message: str, hits: int = 1) -> ApiError:
 @bp.route("/matomo.php", methods=["GET", "POST"])
 @bp.route("/piwik.php", methods=["GET", "POST"])
 def track() -> Response:
-    if (request.content_length or 0) > MAX_BODY:
-        raise reject(413, f"request body is larger than {MAX_BODY} bytes")
-    request.max_content_length = MAX_BODY
+    ratelimit.check(TARGET)  # one hit; the rest of a bulk request is taken once it is read
     try:
-        hits = matomo_hit.parse(request.args.items(multi=True), request.get_data(cache=False))
+        hits = matomo_hit.parse(request.args.items(multi=True), read_body(MAX_BODY))
+    except ApiError as e:  # over MAX_BODY, with or without Content-Length
+        raise reject(e.status, e.message) from None
     except matomo_hit.TooMany as e:
         raise reject(413, str(e)) from None
     except matomo_hit.InvalidHit as e:
         raise reject(400, str(e)) from None
     except UnicodeDecodeError:
         raise reject(400, "body is not UTF-8") from None
+    if len(hits) > 1:
+        ratelimit.check(TARGET, len(hits) - 1)
 
     config = current_app.config
     image = matomo_hit.wants_image(hits)

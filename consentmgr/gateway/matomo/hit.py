@@ -15,10 +15,11 @@ them from the browser would let a visitor forge them, so they are never taken.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, urlencode
+
+from ...web.request_body import UNSENDABLE, Unsendable, loads
 
 MAX_BULK = 100
 MAX_PARAMS = 300
@@ -55,17 +56,27 @@ def _params(query: str) -> list[tuple[str, str]]:
         raise InvalidHit(f"cannot parse parameters: {e}") from None
     if len(pairs) > MAX_PARAMS:
         raise InvalidHit(f"more than {MAX_PARAMS} parameters")
+    return _sendable(pairs)
+
+
+def _sendable(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Refuse NUL and lone surrogates (which have no UTF-8): Matomo could not be sent them."""
+    for name, value in pairs:
+        if UNSENDABLE.search(name) or UNSENDABLE.search(value):
+            raise InvalidHit(f"parameter {name[:50]!r} holds NUL or an unpaired surrogate")
     return pairs
 
 
 def parse(args: Iterable[tuple[str, str]], body: bytes) -> list[list[tuple[str, str]]]:
     """Split a GET, form POST or bulk POST into one parameter list per hit."""
-    query = list(args)
+    query = _sendable(list(args))
     text = body.decode("utf-8", errors="strict") if body else ""
     stripped = text.lstrip()
     if stripped.startswith("{"):
         try:
-            data = json.loads(stripped)
+            data = loads(stripped)
+        except Unsendable as e:
+            raise InvalidHit(f"bulk body cannot be accepted: {e}") from None
         except ValueError:
             raise InvalidHit("bulk body is not valid JSON") from None
         requests = data.get("requests") if isinstance(data, dict) else None

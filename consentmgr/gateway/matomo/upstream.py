@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import requests
 from flask import Flask
 
+from ...web.request_body import UNSENDABLE
 from .. import upstream
 from ..upstream import Outcome, Upstream
 
@@ -35,14 +36,22 @@ def endpoint(app: Flask) -> str:
     return app.config["MATOMO_URL"].rstrip("/") + "/matomo.php"
 
 
+def encode(pairs: list) -> str:
+    """One hit as a bulk request item; raises for what Matomo could not be sent."""
+    for pair in pairs:
+        if any(UNSENDABLE.search(part) for part in pair):
+            raise ValueError("a parameter holds NUL or an unpaired surrogate")
+    return matomo_hit.query(pairs)
+
+
 def send(app: Flask, http: requests.Session, items: Sequence[Item]) -> Outcome:
-    def body(hits: list) -> dict:
-        data: dict = {"requests": [matomo_hit.query(pairs) for pairs in hits]}
+    def body(queries: list[str]) -> dict:
+        data: dict = {"requests": queries}
         if app.config["MATOMO_TOKEN_AUTH"]:
             data["token_auth"] = app.config["MATOMO_TOKEN_AUTH"]
         return data
 
-    return upstream.send_sealed(app, http, items, endpoint(app), body, judge)
+    return upstream.send_sealed(app, http, items, endpoint(app), encode, body, judge)
 
 
 def judge(items: Sequence[Item], response: requests.Response) -> Outcome:
@@ -67,9 +76,8 @@ def read_reply(items: Sequence[Item], response: requests.Response) -> Outcome:
         return Outcome(delivered=list(items))
     indices = reply.get("invalid_indices")
     if not isinstance(indices, list):
-        return Outcome.all_dead(
-            items, f"Matomo rejected {invalid} of {len(items)} hits without saying which"
-        )
+        message = f"Matomo rejected {invalid} of {len(items)} hits without saying which"
+        return Outcome.all_dead(items, message, split=True)
     bad = {i for i in indices if isinstance(i, int)}
     return Outcome(
         delivered=[item for n, item in enumerate(items) if n not in bad],

@@ -18,7 +18,7 @@ from flask import Blueprint, Response, current_app, request
 
 from ...consent.gate import consent_for
 from ...db import flush_soon, get_db
-from ...web import scripts
+from ...web import ratelimit, scripts
 from ...web.errors import ApiError
 from ...web.origin import add_cors_headers, preflight, require_allowed_origin
 from ...web.request_body import json_object
@@ -49,6 +49,7 @@ def _cookie(response: Response, name: str, value: str) -> None:
 @bp.post("/fb/events")
 def track() -> Response:
     require_allowed_origin()
+    ratelimit.check(TARGET)
     db = get_db()
     try:
         parts = meta_event.parse(json_object(MAX_BODY))

@@ -29,7 +29,7 @@ EVENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 FBP = re.compile(r"fb\.\d\.\d{13}\.\d{1,20}")
 FBC = re.compile(r"fb\.\d\.\d{13}\.[A-Za-z0-9_-]{1,500}")
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+WHITESPACE = re.compile(r"\s")
 
 
 class InvalidEvent(ValueError):
@@ -44,9 +44,27 @@ def hash_email(value: str) -> str:
     email = value.strip().lower()
     if SHA256_HEX.fullmatch(email):
         return email
-    if not EMAIL.fullmatch(email):
+    if not is_email(email):
         raise InvalidEvent("user_data.em must be an email address")
     return sha256(email)
+
+
+def is_email(text: str) -> bool:
+    """``local@domain.tld``: one ``@``, no whitespace, a dot inside the domain.
+
+    The rule the regular expression this replaces had (no ``@`` or whitespace
+    in any part), checked in one pass over the text: that expression
+    backtracked, so a crafted address (``a@....@``) cost time growing with the
+    square of its length.
+    """
+    local, _, domain = text.partition("@")
+    return (
+        bool(local)
+        and "@" in text
+        and "@" not in domain
+        and "." in domain[1:-1]
+        and not WHITESPACE.search(text)
+    )
 
 
 def normalise_phone(value: str) -> str:

@@ -5,7 +5,8 @@ carries up to 1,000 events, with the access token in the body (not the URL,
 so it stays out of access logs). Meta only accepts events up to 7 days old;
 older ones are made dead instead of being sent late. Meta's error body
 (``{"error": {...}}``) is kept on items it refuses; errors Meta marks
-``is_transient`` (and rate limits) are retried.
+``is_transient`` (and rate limits) are retried. A batch refused for its
+content (HTTP 400 not about the token) is split to find the events at fault.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 WINDOW_SECONDS = 7 * 86400 - 3600  # Meta's 7 days, less an hour of margin for the send
 TRANSIENT_CODES = {1, 2, 4, 17, 32, 341, 613}
+# Errors about the token or its permissions, not the events: splitting the batch cannot help.
+ACCESS_CODES = {10, 102, 190, *range(200, 300)}
 
 
 def configured(app: Flask) -> bool:
@@ -47,7 +50,8 @@ def send(app: Flask, http: requests.Session, items: Sequence[Item]) -> Outcome:
             data["test_event_code"] = app.config["META_TEST_EVENT_CODE"]
         return data
 
-    return upstream.send_sealed(app, http, items, endpoint(app), body, judge)
+    encode = upstream.encodable_json
+    return upstream.send_sealed(app, http, items, endpoint(app), encode, body, judge)
 
 
 def judge(items: Sequence[Item], response: requests.Response) -> Outcome:
@@ -65,7 +69,8 @@ def meta_error(items: Sequence[Item], response: requests.Response) -> Outcome | 
     message = f"HTTP {response.status_code}: " + json.dumps({"error": error}, ensure_ascii=False)
     if error.get("is_transient") or error.get("code") in TRANSIENT_CODES:
         return Outcome.all_retry(items, message[:2000])
-    return Outcome.all_dead(items, message[:2000])
+    about_content = response.status_code == 400 and error.get("code") not in ACCESS_CODES
+    return Outcome.all_dead(items, message[:2000], split=about_content)
 
 
 def read_reply(items: Sequence[Item], response: requests.Response) -> Outcome:
