@@ -4,7 +4,7 @@ from helpers import make_config
 from consentmgr import create_app
 from consentmgr.db import connect
 
-pytest_plugins = ["browser"]
+pytest_plugins = ["browser", "hardening_support"]  # fixtures shared by test folders
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qsl
 
-from helpers import MATOMO_TOKEN, SITE, make_config
+import pytest
+from helpers import MATOMO_TOKEN, SITE, make_config, matomo_ok
 from werkzeug import Response
 
 from consentmgr import create_app
@@ -35,6 +36,18 @@ def both_app(tmp_path, server, **overrides):
         "UPSTREAM_READ_TIMEOUT": 2.0,
     }
     return create_app(make_config(tmp_path, **{**settings, **overrides}))
+
+
+@pytest.fixture
+def upstreams(httpserver):
+    httpserver.expect_request("/matomo.php", method="POST").respond_with_handler(matomo_ok)
+    httpserver.expect_request(EVENTS_PATH, method="POST").respond_with_handler(graph_ok)
+    return httpserver
+
+
+@pytest.fixture
+def gw(tmp_path, upstreams):
+    return both_app(tmp_path, upstreams)
 
 
 def hit(client, remote_addr="198.51.100.23", **params):

@@ -4,25 +4,13 @@ import re
 import time
 
 import pytest
-from hardening_support import EVENTS_PATH, both_app, event, graph_ok, hit
-from helpers import ACCEPT_ALL, SITE, deliver, matomo_ok, post_decision
+from hardening_support import event, hit
+from helpers import ACCEPT_ALL, SITE, deliver, post_decision
 
 from consentmgr.gateway import counters as gateway_stats
 from consentmgr.gateway import forwarding_check
 
 ANALYTICS_ONLY = {"choices": {"analytics": True, "marketing": False}, "method": "custom"}
-
-
-@pytest.fixture
-def upstreams(httpserver):
-    httpserver.expect_request("/matomo.php", method="POST").respond_with_handler(matomo_ok)
-    httpserver.expect_request(EVENTS_PATH, method="POST").respond_with_handler(graph_ok)
-    return httpserver
-
-
-@pytest.fixture
-def gw(tmp_path, upstreams):
-    return both_app(tmp_path, upstreams)
 
 
 def without_consent(app, database):

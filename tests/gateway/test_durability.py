@@ -12,8 +12,9 @@ import signal
 import threading
 
 import pytest
-from gunicorn_support import SECRET, Server, request
+from gunicorn_support import Server, request
 from helpers import ACCEPT_ALL, SITE, count, make_config, post_decision
+from serve_support import write_config
 
 from consentmgr import create_app
 from consentmgr.gateway import counters
@@ -109,12 +110,8 @@ def test_a_delivery_pass_writes_the_tally(app, client, database):
 
 
 def test_tallied_counts_survive_a_graceful_stop_of_gunicorn(tmp_path, instance_folder, database):
-    instance_folder.mkdir(parents=True, exist_ok=True)
-    (instance_folder / "config.toml").write_text(
-        f'SECRET_KEY = "{SECRET}"\n'
-        f'DATABASE = "{database.file}"\n'
-        "COOKIE_SECURE = false\n"
-        "DELIVER_IN_BACKGROUND = false\n"
+    write_config(
+        instance_folder, DATABASE=database.file, COOKIE_SECURE=False, DELIVER_IN_BACKGROUND=False
     )
     env = {**os.environ, "CONSENTMGR_INSTANCE": str(instance_folder)}
     server = Server(env, tmp_path / "gunicorn.log")

@@ -26,8 +26,9 @@ from collections import Counter
 from urllib.parse import parse_qsl
 
 import pytest
-from gunicorn_support import SECRET, Server, consent_cookie, consentmgr_cli, hit_path, request
+from gunicorn_support import Server, consent_cookie, consentmgr_cli, hit_path, request
 from helpers import SITE
+from serve_support import write_config
 from werkzeug import Response
 
 HITS = 2000
@@ -94,18 +95,17 @@ def matomo(httpserver):
 
 
 def test_kill_9_mid_burst_loses_no_acknowledged_hit(tmp_path, instance_folder, matomo):
-    instance_folder.mkdir(parents=True, exist_ok=True)
-    (instance_folder / "config.toml").write_text(
-        f'SECRET_KEY = "{SECRET}"\n'
-        f'SITE_ORIGINS = ["{SITE}"]\n'
-        "COOKIE_SECURE = false\n"
-        f'MATOMO_URL = "{matomo.url_for("/")}"\n'
-        "MATOMO_SITE_ID = 7\n"
-        'MATOMO_TOKEN_AUTH = "crash-test-token"\n'
-        "DELIVER_IN_BACKGROUND = false\n"
+    write_config(
+        instance_folder,
+        SITE_ORIGINS=[SITE],
+        COOKIE_SECURE=False,
+        MATOMO_URL=matomo.url_for("/"),
+        MATOMO_SITE_ID=7,
+        MATOMO_TOKEN_AUTH="crash-test-token",
+        DELIVER_IN_BACKGROUND=False,
         # A wide flush window: most hits are acknowledged before their group
         # fdatasync, yet a crash of the app must not lose them (they are committed).
-        "HIT_FLUSH_MS = 1000\n"
+        HIT_FLUSH_MS=1000,
     )
     env = {**os.environ, "CONSENTMGR_INSTANCE": str(instance_folder)}
     env.pop("CONSENTMGR_CONFIG", None)

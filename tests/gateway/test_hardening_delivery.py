@@ -26,18 +26,6 @@ from werkzeug import Response
 from consentmgr.gateway import outbox, sealed
 
 
-@pytest.fixture
-def upstreams(httpserver):
-    httpserver.expect_request("/matomo.php", method="POST").respond_with_handler(matomo_ok)
-    httpserver.expect_request(EVENTS_PATH, method="POST").respond_with_handler(graph_ok)
-    return httpserver
-
-
-@pytest.fixture
-def gw(tmp_path, upstreams):
-    return both_app(tmp_path, upstreams)
-
-
 def visitor(app, remote_addr):
     client = app.test_client()
     assert post_decision(client, ACCEPT_ALL, remote_addr=remote_addr).status_code == 201
