@@ -69,13 +69,9 @@ class Database(sqlite_utils.Database):
             try:
                 self._wal = os.open(f"{self.file}-wal", os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError:
-                # Not in WAL mode: the commit went to the database file itself.
-                fd = os.open(self.file, os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    os.fdatasync(fd)
-                finally:
-                    os.close(fd)
-                self.flushes += 1
+                # No WAL: every commit was checkpointed into the database file, which
+                # SQLite syncs after a checkpoint. (Never open the database file
+                # itself: closing that descriptor would drop this process's locks.)
                 return
         os.fdatasync(self._wal)
         self.flushes += 1
@@ -95,12 +91,17 @@ def connect(path: str | Path, synchronous: str = "FULL") -> Database:
     ``synchronous`` is ``SQLITE_SYNCHRONOUS``: with ``FULL``, :func:`immediate`
     flushes each transaction to disk before returning (see the module's notes).
     """
-    # SQLite would create a missing file world-readable (0644); its -wal and -shm
-    # files take the database file's mode, so creating it 0600 keeps all three private.
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    # Never open and close a descriptor of the database file here: closing it would
+    # drop every POSIX lock this process holds on the file, the other connections'
+    # included, and let another process corrupt it. SQLite creates a missing file
+    # 0644 (in the 0700 instance folder, and still empty); it is made 0600 before
+    # anything is written, and the -wal and -shm files take its mode.
+    new = not os.path.exists(path)
     conn = sqlite3.connect(
         str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
     )
+    if new:
+        os.chmod(path, 0o600)
     db = Database(conn, execute_plugins=False)
     db.file = str(path)
     db.durable = synchronous == "FULL"

@@ -2,6 +2,9 @@
 
 import fcntl
 import multiprocessing
+import struct
+import subprocess
+import sys
 
 import pytest
 
@@ -111,3 +114,46 @@ def test_workers_starting_together_on_a_new_database(tmp_path):
         for p in procs:
             p.join()
         assert outcomes == ["ok"] * 8, outcomes
+
+
+SQLITE_SHARED_LOCK = struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0x40000000 + 2, 510, 0)
+
+
+def shared_lock_seen_from_another_process(path) -> bool:
+    """Whether another process sees SQLite's SHARED lock on the database file."""
+    code = (
+        "import fcntl, os, struct, sys\n"
+        "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+        "held = fcntl.fcntl(fd, fcntl.F_GETLK, bytes.fromhex(sys.argv[2]))\n"
+        "print(struct.unpack('hhqqi', held)[0] != fcntl.F_UNLCK)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path), SQLITE_SHARED_LOCK.hex()],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.strip() == "True"
+
+
+@pytest.mark.parametrize("synchronous", ["FULL", "NORMAL"])
+def test_a_new_connection_never_drops_another_connections_locks(tmp_path, synchronous):
+    """Closing any descriptor of the database file drops every POSIX lock the process holds
+    on it (SQLite's "How To Corrupt", 2.2): another process could then checkpoint and
+    delete the WAL under a reader, or write beside a writer, and corrupt the file."""
+    path = tmp_path / "locks.sqlite"
+    reader = connect(path, synchronous)
+    reader.execute("create table t (x)")
+    with immediate(reader):
+        reader.execute("insert into t values (1)")
+    reader.execute("begin")
+    reader.execute("select * from t").fetchall()
+    assert shared_lock_seen_from_another_process(path)
+
+    other = connect(path, synchronous)
+    with immediate(other):
+        other.execute("insert into t values (2)")
+    assert shared_lock_seen_from_another_process(path), "the reader's lock is still held"
+    reader.execute("commit")
+    other.close()
+    reader.close()
