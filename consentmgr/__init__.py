@@ -60,7 +60,9 @@ def create_app(
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
     policy_file = app.config["POLICY_FILE"]
-    loaded = policy.load(Path(app.instance_path) / policy_file if policy_file else None)
+    loaded = policy.load(
+        Path(app.instance_path) / policy_file if policy_file else None, app.config
+    )
     database = db.open_for(app)
     try:
         migrations.migrate(database)

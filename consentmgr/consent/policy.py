@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -30,6 +32,15 @@ from ..db import immediate
 LANGS = ("nb", "nn", "en")
 DEFAULT_LANG = "nb"
 CATEGORY_TEXT_KEYS = ("name", "purpose", "retention", "legal_basis")
+# What the banner's second layer shows of each category, in this order. It is
+# recorded in the policy content as "shown", so a receipt lists exactly what
+# the visitor saw; revisions served before it was recorded showed LEGACY_SHOWN.
+SHOWN = ("name", "purpose", "vendors", "retention", "legal_basis")
+LEGACY_SHOWN = ("name", "purpose", "vendors", "retention")
+# Settings a policy's texts may quote as {KEY}, so they cannot contradict the
+# running configuration; they are filled in before the policy is hashed.
+SETTINGS = ("COOKIE_NAME", "CONSENT_MAX_AGE_DAYS", "RETENTION_DAYS")
+PLACEHOLDER = re.compile(r"\{(" + "|".join(SETTINGS) + r")\}")
 
 
 class PolicyError(ValueError):
@@ -73,8 +84,38 @@ def purposes(content: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def load(path: str | Path | None = None) -> Policy:
-    """Read and check a policy file (the shipped one when ``path`` is None)."""
+def cookie_entries(category: Mapping[str, Any]) -> list[tuple[str, str | None]]:
+    """A category's cookies as (name pattern, lifetime such as ``"13 months"`` or None).
+
+    A policy lists each cookie as a name (``"_fbp"``, ``"_pk_id.*"``) or as
+    ``{"name": ..., "max_age": "90 days"}``.
+    """
+    out = []
+    for entry in category.get("cookies", []):
+        if isinstance(entry, str):
+            out.append((entry, None))
+        else:
+            out.append((entry["name"], entry.get("max_age")))
+    return out
+
+
+def fill_settings(value: Any, settings: Mapping[str, Any]) -> Any:
+    """``value`` with every ``{KEY}`` of SETTINGS replaced by the setting."""
+    if isinstance(value, str):
+        return PLACEHOLDER.sub(lambda m: str(settings[m[1]]), value)
+    if isinstance(value, list):
+        return [fill_settings(v, settings) for v in value]
+    if isinstance(value, dict):
+        return {k: fill_settings(v, settings) for k, v in value.items()}
+    return value
+
+
+def load(path: str | Path | None = None, settings: Mapping[str, Any] | None = None) -> Policy:
+    """Read and check a policy file (the shipped one when ``path`` is None).
+
+    ``settings`` (the app's config) fills in ``{COOKIE_NAME}`` and the other
+    SETTINGS the texts quote; without it the defaults are used.
+    """
     source = str(path) if path else "consentmgr/consent/policy.json"
     try:
         if path:
@@ -85,6 +126,12 @@ def load(path: str | Path | None = None) -> Policy:
     except (OSError, json.JSONDecodeError) as e:
         raise PolicyError(f"{source}: cannot read the policy: {e}") from None
     check(content, source)
+    if settings is None:
+        from ..config import KEYS
+
+        settings = {k: KEYS[k].default for k in SETTINGS}
+    content = fill_settings(content, settings)
+    content["shown"] = list(SHOWN)
     return Policy(
         content=content,
         version=hashlib.sha256(canonical(purposes(content))).hexdigest()[:12],
@@ -114,6 +161,17 @@ def check(content: Any, source: str) -> None:
             isinstance(v, dict) and isinstance(v.get("id"), str) for v in vendors
         ):
             fail(f"{where}.vendors", "must be a list of objects with an id")
+        cookies = cat.get("cookies", [])
+        if not isinstance(cookies, list) or not all(
+            isinstance(c, str)
+            or (
+                isinstance(c, dict)
+                and isinstance(c.get("name"), str)
+                and isinstance(c.get("max_age", ""), str)
+            )
+            for c in cookies
+        ):
+            fail(f"{where}.cookies", 'must be a list of names or {"name": ..., "max_age": ...}')
         ctexts = cat.get("texts")
         for lang in LANGS:
             if not isinstance(ctexts, dict) or not isinstance(ctexts.get(lang), dict):
