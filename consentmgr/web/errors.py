@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import NoReturn
 
 from flask import Flask, abort, current_app, jsonify, make_response, request
@@ -63,9 +65,16 @@ def is_for_visitors() -> bool:
     return best != "application/json" or request.accept_mimetypes["text/html"] > 0
 
 
-def visitor_error_page(e: HTTPException):
-    """The error as a page in the visitor's language, keeping headers such as Retry-After."""
+def visitor_error_page(e: HTTPException, earlier: Mapping[type, Callable] | None = None):
+    """The error as a page in the visitor's language, keeping headers such as Retry-After.
+
+    Requests that are not a visitor's get the handler registered for the status
+    before this one (``earlier``), if any, else the plain answer.
+    """
     if not is_for_visitors():
+        for cls in type(e).__mro__:
+            if earlier and cls in earlier:
+                return earlier[cls](e)
         return e
     from . import i18n
 
@@ -86,5 +95,8 @@ def visitor_error_page(e: HTTPException):
 
 
 def init_visitor_pages(app: Flask) -> None:
+    """Register the visitor pages; a handler already registered for a status still answers
+    the requests that are not a visitor's."""
     for status in VISITOR_STATUSES:
-        app.register_error_handler(status, visitor_error_page)
+        earlier = dict(app.error_handler_spec[None].get(status, {}))
+        app.register_error_handler(status, partial(visitor_error_page, earlier=earlier))

@@ -220,3 +220,26 @@ def test_unknown_pages_and_receipts_are_visitor_404s(client):
 def test_datetime_handles_utc_now(app):
     with app.test_request_context():
         assert "norsk" in str(i18n.Texts("nb").when(datetime.now(UTC)))
+
+
+def test_an_earlier_handler_still_answers_machine_requests(tmp_path, monkeypatch):
+    from consentmgr.web import errors
+
+    registered = errors.init_app
+
+    def with_json_429(app):
+        registered(app)
+        app.register_error_handler(429, lambda e: ({"error": "slow down"}, 429))
+
+    monkeypatch.setattr(errors, "init_app", with_json_429)
+    app = create_app(make_config(tmp_path))
+
+    @app.get("/api/test-busy")
+    @app.get("/test-busy")
+    def busy():
+        abort(429)
+
+    client = app.test_client()
+    assert client.get("/api/test-busy").get_json() == {"error": "slow down"}
+    page = Page(client.get("/test-busy?lang=en").get_data(as_text=True))
+    assert page.headings[0] == ("h1", "Too many requests")
