@@ -14,7 +14,7 @@ from . import admin, cli, config, db, gateway, migrations
 from .consent import api as consent_api
 from .consent import banner, policy
 from .proof import privacy_page, receipts, self_service
-from .web import access_log, csrf, demo, errors, health, security_headers
+from .web import access_log, csrf, demo, errors, health, i18n, security_headers
 
 
 def instance_path() -> str:
@@ -60,7 +60,7 @@ def create_app(
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
     policy_file = app.config["POLICY_FILE"]
-    loaded = policy.load(Path(app.instance_path) / policy_file if policy_file else None)
+    loaded = policy.load(Path(app.instance_path) / policy_file if policy_file else None, app.config)
     database = db.open_for(app)
     try:
         migrations.migrate(database)
@@ -70,6 +70,8 @@ def create_app(
 
     db.init_app(app)
     errors.init_app(app)
+    errors.init_visitor_pages(app)
+    i18n.init_app(app)
     security_headers.init_app(app)
     access_log.init_app(app)
     cli.init_app(app)

@@ -121,7 +121,7 @@ def _checkpoints(n: int, verb: str, verb_singular: str) -> str:
 @click.argument("dest", type=click.Path(dir_okay=False))
 @with_appcontext
 def backup_command(dest: str) -> None:
-    """Write a checked copy of the database to the new file DEST."""
+    """Copy the database to the new file DEST and check it."""
     try:
         done = backup.write(current_app._get_current_object(), db.get_db(), dest)  # noqa: SLF001
     except backup.BackupError as e:

@@ -102,6 +102,12 @@ def counted(client, database, target):
     return counters.totals(database, target)
 
 
+def erase_token(client) -> str:
+    """The token of the erase form, from the confirmation page ``/mine-data/slett``."""
+    html = client.get("/mine-data/slett").get_data(as_text=True)
+    return re.search(r'name="token" value="([^"]+)"', html)[1]
+
+
 def deliver(app):
     """One delivery pass, as ``consentmgr deliver --once`` runs it; returns its output."""
     result = app.test_cli_runner().invoke(args=["deliver", "--once"])

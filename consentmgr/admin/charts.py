@@ -39,8 +39,25 @@ def nice_max(value: float) -> float:
     return next(step * power for step in (1, 2, 5, 10) if step * power >= value)
 
 
-def _fmt(v: float) -> str:
-    return f"{v:.1f}".rstrip("0").rstrip(".")
+def count_ticks(value: float, steps: int = 4) -> list[int]:
+    """Gridline values for counts up to ``value``: whole numbers, at most ``steps`` + 1 lines.
+
+    The step is 1, 2, 2.5 or 5 times a power of ten, never a fraction (there
+    are no half decisions), and the top is the first multiple of it at or above
+    ``value``: 0, 1, 2, 3 for 3; 0, 20, 40, 60 for 50; 0, 250, ... 1000 for 990.
+    """
+    if value <= 0:
+        return [0, 1]
+    raw = value / steps
+    power = 10 ** math.floor(math.log10(raw)) if raw >= 1 else 1
+    step = next(
+        int(m * power) for m in (1, 2, 2.5, 5, 10) if m * power >= raw and m * power % 1 == 0
+    )
+    top = step * math.ceil(value / step)
+    return list(range(0, top + 1, step))
+
+
+RATE_TICKS = [0, 25, 50, 75, 100]  # percent
 
 
 def _frame(chart_id: str, title: str, desc: str, body: list[str]) -> Markup:
@@ -54,17 +71,17 @@ def _frame(chart_id: str, title: str, desc: str, body: list[str]) -> Markup:
     return Markup(head + "".join(body) + "</svg>")  # noqa: S704 (every value escaped above)
 
 
-def _y_axis(top: float, label: str) -> list[str]:
-    """Horizontal grid lines with their values, 0 to ``top`` in four steps."""
+def _y_axis(ticks: list[int], label: str) -> list[str]:
+    """Horizontal grid lines with their values, from 0 at the bottom to the last tick at the top."""
     out = []
-    for i in range(5):
-        value = top * i / 4
-        y = TOP + PLOT_H - PLOT_H * i / 4
+    top = ticks[-1]
+    for i, value in enumerate(ticks):
+        y = TOP + PLOT_H - PLOT_H * value / top
         out.append(
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"'
             f' class="grid{" axis" if i == 0 else ""}"/>'
-            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
-            f"{escape(_fmt(value) + label)}</text>"
+            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">'
+            f"{escape(str(value) + label)}</text>"
         )
     return out
 
@@ -87,10 +104,11 @@ def stacked_bars(
 ) -> Markup:
     """One bar per label, stacked by series, with a white gap between segments."""
     totals = [sum(s.values[i] or 0 for s in series) for i in range(len(labels))]
-    top = nice_max(max(totals, default=0))
+    ticks = count_ticks(max(totals, default=0))
+    top = ticks[-1]
     slot = PLOT_W / max(len(labels), 1)
     bar = max(slot * 0.75, 1)
-    body = _y_axis(top, "")
+    body = _y_axis(ticks, "")
     for i in range(len(labels)):
         base = TOP + PLOT_H
         x = LEFT + slot * i + (slot - bar) / 2
@@ -127,7 +145,7 @@ def rate_lines(
 ) -> Markup:
     """Lines of rates between 0 and 1 (shown as percent); a None value breaks the line."""
     slot = PLOT_W / max(len(labels), 1)
-    body = _y_axis(100, " %")
+    body = _y_axis(RATE_TICKS, " %")
     for n, s in enumerate(series):
         dash = DASHES[n % len(DASHES)]
         runs: list[list[tuple[float, float]]] = [[]]

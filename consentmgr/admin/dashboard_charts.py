@@ -100,18 +100,25 @@ def optin_chart(summary: Summary) -> dict[str, Markup]:
     }
 
 
-def gateway_chart(gateway: dict[str, dict[str, Counter]], days: list[str]) -> dict[str, Markup]:
-    """Hits per day stacked by outcome, every target together (``stats.gateway_by_day``)."""
+def gateway_chart(gateway: dict[str, dict[str, Counter]], days: list[str]) -> dict:
+    """Hits per day stacked by outcome, every target together (``stats.gateway_by_day``).
+
+    The returned ``rows`` (newest day first, days without hits left out) and
+    ``by_target`` are the chart's numbers as tables, so the page can show the
+    same figures the bars are drawn from.
+    """
     per_day = {d: Counter() for d in days}
-    for by_day in gateway.values():  # read for the same days
+    by_target: dict[str, Counter] = {}
+    for target, by_day in gateway.items():  # read for the same days
         for day, outcomes in by_day.items():
             per_day[day].update(outcomes)
+            by_target.setdefault(target, Counter()).update(outcomes)
     total = sum(per_day.values(), Counter())
     shares = ", ".join(f"{label} {total[o]}" for o, label in OUTCOME_LABELS.items() if total[o])
     desc = (
         f"Bar chart, one bar per day from {days[0]} to {days[-1]}, stacked by outcome,"
         f" all targets together. {total.total()} hits in all{': ' + shares if shares else ''}."
-        " The table below lists forwarded and dropped hits per target."
+        " The table below lists every value."
     )
     series = [
         Series(label, [per_day[d][o] for d in days], OUTCOME_COLOURS[o])
@@ -120,4 +127,8 @@ def gateway_chart(gateway: dict[str, dict[str, Counter]], days: list[str]) -> di
     return {
         "svg": stacked_bars("chart-gateway", "Gateway hits per day by outcome", desc, days, series),
         "legend": legend(series),
+        "outcomes": OUTCOME_LABELS,
+        "rows": [(d, per_day[d]) for d in reversed(days) if per_day[d].total()],
+        "total": total,
+        "by_target": by_target,
     }

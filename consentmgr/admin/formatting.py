@@ -38,8 +38,17 @@ def duration(seconds: float | None) -> str:
     return f"{seconds // 86400} days"
 
 
+def language(code: str | None) -> str:
+    """A language code named in English words: ``nn`` -> ``Norwegian Nynorsk (nn)``."""
+    from ..web.i18n import catalogue
+
+    name = catalogue()["en"].get(f"lang.{code}")
+    return f"{name} ({code})" if name else str(code)
+
+
 # Names chosen not to shadow Jinja's own filters (``count`` is ``length`` there).
 FILTERS = {
+    "language": language,
     "thousands": count,
     "percent": percent,
     "utc_time": epoch,

@@ -22,11 +22,12 @@ from collections.abc import Mapping
 from html import escape
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, Flask, Response, current_app
 
 from ..web.scripts import Script, respond, without_provenance
-from .policy import LANGS, Policy, cookie_patterns
+from .policy import LANGS, SHOWN, Policy, cookie_patterns
 
 bp = Blueprint("banner", __name__)
 
@@ -54,9 +55,12 @@ TEXT_KEYS = (
     "always_on",
     "vendors",
     "retention",
+    "legal_basis",
     "saved",
 )
-CATEGORY_TEXT_KEYS = ("name", "purpose", "retention")
+# The category texts of the second layer (policy.SHOWN, less the vendors, which
+# come from the category itself), in the order the script reads them.
+CATEGORY_TEXT_KEYS = tuple(k for k in SHOWN if k != "vendors")
 
 
 def cookie_regexp(patterns: list[str]) -> str:
@@ -71,6 +75,14 @@ def cookie_regexp(patterns: list[str]) -> str:
     return "^(?:" + "|".join(alternatives) + ")$"
 
 
+def with_lang(url: str) -> str:
+    """``url`` with a ``lang={lang}`` query parameter, for the script to fill in."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "lang"]
+    text = urlencode(query) + ("&" if query else "") + "lang={lang}"
+    return urlunsplit(parts._replace(query=text))
+
+
 def embedded(policy: Policy, config: Mapping[str, Any]) -> dict[str, Any]:
     """What the script needs from the policy and config, in the compact shape it reads.
 
@@ -79,24 +91,31 @@ def embedded(policy: Policy, config: Mapping[str, Any]) -> dict[str, Any]:
     without an escaping function of its own.
     """
     content = policy.content
+    # The reopen button's label is sent only to sites that show the button.
+    text_keys = [k for k in TEXT_KEYS if k != "reopen" or config["SHOW_REOPEN_BUTTON"]]
     return {
         "v": policy.version,
         "n": "(?:^|; )" + re.escape(config["COOKIE_NAME"]) + "=([^.;]*)",
         "g": config["HONOR_GPC"],
         "r": config["SHOW_REOPEN_BUTTON"],
-        "p": config["PRIVACY_URL"],
-        "m": MY_DATA_URL,
+        "p": with_lang(config["PRIVACY_URL"]),
+        "m": with_lang(MY_DATA_URL),
         "k": [
             {
                 "id": c["id"],
                 "r": bool(c.get("required")),
-                "c": cookie_regexp([p.name for p in cookie_patterns(c)]),
                 "v": escape(", ".join(v.get("name", v["id"]) for v in c["vendors"])),
             }
+            # Only refused categories' cookies are deleted, so only optional ones need a pattern.
+            | (
+                {}
+                if c.get("required")
+                else {"c": cookie_regexp([p.name for p in cookie_patterns(c)])}
+            )
             for c in policy.categories
         ],
         "t": {
-            lang: {key: escape(content["texts"][lang].get(key, "")) for key in TEXT_KEYS}
+            lang: {key: escape(content["texts"][lang].get(key, "")) for key in text_keys}
             | {
                 "k": [
                     [escape(c["texts"][lang][key]) for key in CATEGORY_TEXT_KEYS]

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -30,6 +32,15 @@ from ..db import immediate
 LANGS = ("nb", "nn", "en")
 DEFAULT_LANG = "nb"
 CATEGORY_TEXT_KEYS = ("name", "purpose", "retention", "legal_basis")
+# What the banner's second layer shows of each category, in this order. It is
+# recorded in the policy content as "shown", so a receipt lists exactly what
+# the visitor saw; revisions served before it was recorded showed LEGACY_SHOWN.
+SHOWN = ("name", "purpose", "vendors", "retention", "legal_basis")
+LEGACY_SHOWN = ("name", "purpose", "vendors", "retention")
+# Settings a policy's texts may quote as {KEY}, so they cannot contradict the
+# running configuration; they are filled in before the policy is hashed.
+SETTINGS = ("COOKIE_NAME", "CONSENT_MAX_AGE_DAYS", "RETENTION_DAYS")
+PLACEHOLDER = re.compile(r"\{(" + "|".join(SETTINGS) + r")\}")
 
 
 class PolicyError(ValueError):
@@ -68,12 +79,15 @@ class CookiePattern:
 
     name: str
     when: str | None = None
+    max_age: str | None = None  # its lifetime in words, e.g. "13 months", for the statement
 
 
-def cookie_patterns(category: dict[str, Any]) -> list[CookiePattern]:
-    """The names a category declares, from ``"cookies"``: strings or ``{"name", "when"}``."""
+def cookie_patterns(category: Mapping[str, Any]) -> list[CookiePattern]:
+    """The names a category declares: strings or ``{"name", "max_age", "when"}`` objects."""
     return [
-        CookiePattern(c) if isinstance(c, str) else CookiePattern(c["name"], c.get("when"))
+        CookiePattern(c)
+        if isinstance(c, str)
+        else CookiePattern(c["name"], c.get("when"), c.get("max_age"))
         for c in category.get("cookies", [])
     ]
 
@@ -94,8 +108,23 @@ def purposes(content: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def load(path: str | Path | None = None) -> Policy:
-    """Read and check a policy file (the shipped one when ``path`` is None)."""
+def fill_settings(value: Any, settings: Mapping[str, Any]) -> Any:
+    """``value`` with every ``{KEY}`` of SETTINGS replaced by the setting."""
+    if isinstance(value, str):
+        return PLACEHOLDER.sub(lambda m: str(settings[m[1]]), value)
+    if isinstance(value, list):
+        return [fill_settings(v, settings) for v in value]
+    if isinstance(value, dict):
+        return {k: fill_settings(v, settings) for k, v in value.items()}
+    return value
+
+
+def load(path: str | Path | None = None, settings: Mapping[str, Any] | None = None) -> Policy:
+    """Read and check a policy file (the shipped one when ``path`` is None).
+
+    ``settings`` (the app's config) fills in ``{COOKIE_NAME}`` and the other
+    SETTINGS the texts quote; without it the defaults are used.
+    """
     source = str(path) if path else "consentmgr/consent/policy.json"
     try:
         if path:
@@ -106,6 +135,12 @@ def load(path: str | Path | None = None) -> Policy:
     except (OSError, json.JSONDecodeError) as e:
         raise PolicyError(f"{source}: cannot read the policy: {e}") from None
     check(content, source)
+    if settings is None:
+        from ..config import KEYS
+
+        settings = {k: KEYS[k].default for k in SETTINGS}
+    content = fill_settings(content, settings)
+    content["shown"] = list(SHOWN)
     return Policy(
         content=content,
         version=hashlib.sha256(canonical(purposes(content))).hexdigest()[:12],
@@ -139,7 +174,7 @@ def check(content: Any, source: str) -> None:
         if not isinstance(cookies, list) or not all(_cookie_entry(c) for c in cookies):
             fail(
                 f"{where}.cookies",
-                'must be a list of names, or of {"name": ..., "when": ...} objects',
+                'must be a list of names, or of {"name": ..., "max_age": ..., "when": ...} objects',
             )
         ctexts = cat.get("texts")
         for lang in LANGS:
@@ -159,8 +194,9 @@ def _cookie_entry(entry: Any) -> bool:
         isinstance(entry, dict)
         and isinstance(entry.get("name"), str)
         and bool(entry["name"])
-        and set(entry) <= {"name", "when"}
+        and set(entry) <= {"name", "when", "max_age"}
         and isinstance(entry.get("when", ""), str)
+        and isinstance(entry.get("max_age", ""), str)
     )
 
 

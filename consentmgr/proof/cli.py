@@ -1,4 +1,4 @@
-"""Commands for proof and retention: ``checkpoint``, ``purge`` and ``verify-receipt``.
+"""Commands for proof: ``checkpoint``, ``purge``, ``verify-receipt``, ``check-statement``.
 
 They are registered on the app by ``cli.init_app`` like every other command,
 so ``app.test_cli_runner()`` can run them. ``verify-log`` itself lives in
@@ -17,7 +17,8 @@ from flask.cli import with_appcontext
 
 from .. import db
 from ..admin.formatting import plural
-from . import checkpoints, receipts, retention
+from ..consent.policy import LANGS
+from . import checkpoints, privacy_page, receipts, retention, statement
 
 
 def _app():
@@ -104,4 +105,32 @@ def verify_receipt_command(file) -> None:
     )
 
 
-COMMANDS = (checkpoint_command, purge_command, verify_receipt_command)
+@click.command("check-statement")
+@with_appcontext
+def check_statement_command() -> None:
+    """Check the privacy statement's vendors against the policy.
+
+    Names the policy's vendors a statement does not mention, and tracking
+    vendors it names that the policy lacks. Exits 1 if there are any.
+    """
+    app = _app()
+    own = app.config["PRIVACY_STATEMENT_FILE"]
+    if own:
+        problems = privacy_page.own_statement_problems(app)
+        what = f"PRIVACY_STATEMENT_FILE ({own})"
+    else:
+        policy = app.extensions["consentmgr.policy"]
+        problems = []
+        for lang in LANGS:
+            with app.test_request_context(f"/personvern?lang={lang}"):
+                text = privacy_page.page_text(privacy_page.render_page(lang))
+            problems += [f"{lang}: {p}" for p in statement.check_vendors(text, policy)]
+        what = "the shipped statement, generated from the policy,"
+    for problem in problems:
+        click.echo(f"problem: {problem}")
+    if problems:
+        sys.exit(1)
+    click.echo(f"ok: {what} names every vendor of the policy and no tracking vendor it lacks")
+
+
+COMMANDS = (checkpoint_command, purge_command, verify_receipt_command, check_statement_command)

@@ -39,7 +39,6 @@ from flask import (
     current_app,
     jsonify,
     make_response,
-    render_template,
     request,
 )
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -47,9 +46,9 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from .. import signing
 from ..consent import log as consent_log
 from ..consent.gate import visitor_id
-from ..consent.methods import VISITOR_LABELS
-from ..consent.policy import canonical, shown
+from ..consent.policy import LEGACY_SHOWN, canonical, shown
 from ..db import get_db
+from ..web import i18n
 from ..web.security_headers import private
 from . import checkpoints
 
@@ -58,8 +57,7 @@ bp = Blueprint("receipts", __name__)
 SALT = "consentmgr.receipt.v1"
 FORMAT = 1
 DOWNLOAD_NAME = "samtykkekvittering.json"
-VARY = ("Cookie", "Accept")  # /receipt answers HTML or JSON by Accept
-LANG_LABELS = {"nb": "bokmål", "nn": "nynorsk", "en": "engelsk"}
+VARY = ("Cookie", "Accept", "Accept-Language")  # /receipt answers HTML or JSON by Accept
 
 
 def _serializer(app: Flask) -> URLSafeSerializer:
@@ -74,19 +72,28 @@ def is_own(consent_id: str) -> bool:
 def categories_shown(
     content: Mapping[str, Any] | None, lang: str, choices: Mapping[str, bool]
 ) -> list[dict[str, Any]]:
-    """The category texts of one policy revision, in the language the visitor saw."""
+    """The category texts of one policy revision as the banner showed them, in its language.
+
+    Only what the banner displayed is listed: the revision records it as
+    ``shown``; revisions served before that showed ``policy.LEGACY_SHOWN``.
+    """
     if content is None:
         return []
-    return [
-        {
+    fields = content.get("shown", LEGACY_SHOWN)
+    out = []
+    for c in content["categories"]:
+        entry = {
             "id": c["id"],
             "required": bool(c.get("required")),
             "granted": True if c.get("required") else bool(choices.get(c["id"])),
-            **{k: c["texts"][lang][k] for k in ("name", "purpose", "retention", "legal_basis")},
-            "vendors": [v.get("name", v["id"]) for v in c["vendors"]],
         }
-        for c in content["categories"]
-    ]
+        for key in fields:
+            if key == "vendors":
+                entry["vendors"] = [v.get("name", v["id"]) for v in c["vendors"]]
+            else:
+                entry[key] = c["texts"][lang][key]
+        out.append(entry)
+    return out
 
 
 def _row_fields(decision: Mapping[str, Any]) -> dict[str, Any]:
@@ -238,7 +245,5 @@ def show(consent_id: str) -> Response:
         if request.args.get("format") == "json":
             response.headers["Content-Disposition"] = f'attachment; filename="{DOWNLOAD_NAME}"'
         return private(response, VARY)
-    html = render_template(
-        "receipt.html", receipt=receipt, methods=VISITOR_LABELS, langs=LANG_LABELS
-    )
+    html = i18n.render("receipt.html", receipt=receipt)
     return private(make_response(html), VARY)

@@ -10,12 +10,17 @@ is asked for. What is held:
   at rest (``sealed``) and opened here so the visitor sees what would be, or
   was, sent.
 
-*Erase* blanks the personal fields of the id's decisions through
+*Erase* is two steps, like the console's: ``GET /mine-data/slett`` says what
+will be deleted and what cannot be (what was already sent to Matomo or
+Meta), and its form posts to ``POST /mine-data/slett``, which blanks the
+personal fields of the id's decisions through
 ``consent_log.erase`` (the rows stay, anonymous, so the chain still verifies
 and the daily aggregates are untouched), deletes the id's items not yet
 delivered, empties the copies of those already delivered (``outbox.erase_visitor``)
 and clears the consent cookie, so the browser is a stranger again and the
-banner asks anew.
+banner asks anew. The tracker cookies of the policy's optional categories
+that the request carries (``_pk_id.*``, ``_fbp``, ``_fbc``) are deleted in
+the same response, not left for the next page that loads the banner.
 
 Another site cannot erase a visitor's record: the form must come from an
 allowed origin and carry a token signed for this visitor's consent id, which
@@ -28,19 +33,19 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlite_utils
 from flask import (
     Blueprint,
     Flask,
     Response,
-    abort,
     current_app,
     make_response,
-    render_template,
     request,
 )
 from itsdangerous import BadData, URLSafeTimedSerializer
@@ -49,30 +54,20 @@ from .. import signing
 from ..consent import cookie as consent_cookie
 from ..consent import log as consent_log
 from ..consent.gate import current_policy, visitor_id
-from ..consent.methods import VISITOR_LABELS
-from ..consent.policy import DEFAULT_LANG
+from ..consent.policy import cookie_patterns
 from ..db import get_db
 from ..gateway import outbox, sealed
-from ..web import ratelimit
+from ..web import i18n, ratelimit
+from ..web.errors import ApiError, visitor_abort
 from ..web.origin import require_allowed_origin
 from ..web.security_headers import private
 from . import retention
 
 bp = Blueprint("self_service", __name__)
 
-TARGET_LABELS = {"matomo": "Matomo (statistikk)", "meta": "Meta (markedsføring)"}
-STATUS_LABELS = {
-    "pending": "venter på å bli sendt",
-    "dead": "ble ikke sendt (feil eller for gammelt)",
-    "delivered": "sendt",
-}
 DOWNLOAD_NAME = "mine-data.json"
 ERASE_SALT = "consentmgr.mine-data.erase"
 ERASE_TOKEN_MAX_AGE = 3600
-STALE_FORM = (
-    "Skjemaet for sletting er utløpt eller kom ikke fra denne siden."
-    " Åpne /mine-data på nytt og trykk «Slett dataene mine» der."
-)
 
 
 def _erase_tokens(app: Flask) -> URLSafeTimedSerializer:
@@ -89,9 +84,9 @@ def check_erase_token(token: str, consent_id: str) -> None:
     try:
         bound = _erase_tokens(current_app).loads(token, max_age=ERASE_TOKEN_MAX_AGE)
     except BadData:
-        abort(400, STALE_FORM)
+        visitor_abort(400, "stale_form")
     if not hmac.compare_digest(str(bound).encode(), consent_id.encode()):
-        abort(400, STALE_FORM)
+        visitor_abort(400, "stale_form")
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -173,9 +168,59 @@ def _is_pair(value: Any) -> bool:
     return isinstance(value, list | tuple) and len(value) == 2 and isinstance(value[0], str)
 
 
-def category_names() -> dict[str, str]:
-    """Category ids by their bokmål names in the current policy, for the page."""
-    return {c["id"]: c["texts"][DEFAULT_LANG]["name"] for c in current_policy().categories}
+def category_names(lang: str) -> dict[str, str]:
+    """Category ids by their names in the current policy, in ``lang``."""
+    return {c["id"]: c["texts"][lang]["name"] for c in current_policy().categories}
+
+
+def tracker_cookies() -> list[str]:
+    """The request's cookies that belong to an optional category (``_pk_id.1.ab12``, ``_fbp``)."""
+    patterns = [
+        re.escape(p.name).replace(r"\*", ".*")
+        for c in current_policy().categories
+        if not c.get("required")
+        for p in cookie_patterns(c)
+    ]
+    if not patterns:
+        return []
+    pattern = re.compile("|".join(patterns))
+    return sorted(name for name in request.cookies if pattern.fullmatch(name))
+
+
+def delete_cookies(response: Response, names: list[str]) -> None:
+    """Expire cookies on this host and on ``COOKIE_DOMAIN``, where the service set its own."""
+    config = current_app.config
+    for name in names:
+        for domain in dict.fromkeys((None, config["COOKIE_DOMAIN"])):
+            response.delete_cookie(
+                name, path="/", domain=domain, secure=config["COOKIE_SECURE"], samesite="Lax"
+            )
+
+
+def erase_plan(app: Flask, db: sqlite_utils.Database, consent_id: str) -> dict[str, Any] | None:
+    """What erasing ``consent_id`` would delete, and what already left for an upstream."""
+    data = held(app, db, consent_id, datetime.now(UTC))
+    if not data["decisions"] and not data["gateway_items"]:
+        return None
+    items = data["gateway_items"]
+    sent_to: dict[str, int] = {}
+    for item in items:
+        if item["status"] == "delivered":
+            sent_to[item["target"]] = sent_to.get(item["target"], 0) + 1
+    return {
+        "decisions": len(data["decisions"]),
+        "pending": sum(1 for i in items if i["status"] != "delivered"),
+        "sent": sum(1 for i in items if i["status"] == "delivered" and i["readable"]),
+        "sent_to": sent_to,
+    }
+
+
+def upstream_hosts(app: Flask) -> dict[str, str]:
+    config = app.config
+    return {
+        "matomo": urlsplit(config["MATOMO_URL"] or "").hostname or "Matomo",
+        "meta": urlsplit(config["META_GRAPH_URL"] or "").hostname or "Meta",
+    }
 
 
 @bp.get("/mine-data")
@@ -184,17 +229,30 @@ def show() -> Response:
     data = None
     if consent_id:
         data = held(current_app, get_db(), consent_id, datetime.now(UTC))
-    html = render_template(
+    html = i18n.render(
         "mine_data.html",
         data=data,
-        methods=VISITOR_LABELS,
-        targets=TARGET_LABELS,
-        statuses=STATUS_LABELS,
-        categories=category_names(),
+        categories=category_names(i18n.negotiate()),
         flatten=flatten,
-        erase_token=erase_token(consent_id) if consent_id else None,
+        keep_days=current_app.config["OUTBOX_KEEP_DAYS"],
     )
-    return private(make_response(html))
+    return i18n.vary(private(make_response(html)))
+
+
+@bp.get("/mine-data/slett")
+def confirm_erase() -> Response:
+    """The confirmation step: what erasing deletes, what it cannot, and the form that does it."""
+    consent_id = visitor_id()
+    plan = erase_plan(current_app, get_db(), consent_id) if consent_id else None
+    html = i18n.render(
+        "mine_data_erase.html",
+        plan=plan,
+        erase_token=erase_token(consent_id) if consent_id else None,
+        cookie_name=current_app.config["COOKIE_NAME"],
+        tracker_cookies=tracker_cookies(),
+        hosts=upstream_hosts(current_app),
+    )
+    return i18n.vary(private(make_response(html)))
 
 
 @bp.get("/mine-data.json")
@@ -214,7 +272,10 @@ def download() -> Response:
 
 @bp.post("/mine-data/slett")
 def erase() -> Response:
-    require_allowed_origin()
+    try:
+        require_allowed_origin()
+    except ApiError:
+        visitor_abort(403, "foreign_origin")
     ratelimit.check("erasures")
     consent_id = visitor_id()
     erased, hits = 0, outbox.Erased(0, 0, 0)
@@ -222,10 +283,16 @@ def erase() -> Response:
         check_erase_token(request.form.get("token", ""), consent_id)
         db = get_db()
         erased, hits = retention.erase(db, consent_id, datetime.now(UTC))
+    trackers = tracker_cookies()
     response = make_response(
-        render_template(
-            "mine_data_erased.html", had_id=consent_id is not None, erased=erased, hits=hits
+        i18n.render(
+            "mine_data_erased.html",
+            had_id=consent_id is not None,
+            erased=erased,
+            hits=hits,
+            tracker_cookies=trackers,
         )
     )
     consent_cookie.clear_cookie(current_app, response)
-    return private(response)
+    delete_cookies(response, trackers)
+    return i18n.vary(private(response))

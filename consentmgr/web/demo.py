@@ -37,6 +37,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "examples_intro": "Skriptene under kjører bare når du har samtykket til kategorien. "
         "Listen viser hvilke som har kjørt på denne siden.",
         "ran": "Kjørt på denne siden",
+        "analytics_external": "Statistikk: eksternt skript",
+        "analytics_inline": "Statistikk: innebygd skript",
+        "marketing_external": "Markedsføring: eksternt skript",
+        "marketing_inline": "Markedsføring: innebygd skript",
         "video": "Annonsefilm (markedsføring)",
         "video_note": "Filmen vises når du har godtatt markedsføring.",
         "settings": "Innstillinger for informasjonskapsler",
@@ -61,6 +65,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "examples_intro": "Skripta under køyrer berre når du har samtykt til kategorien. "
         "Lista viser kva som har køyrt på denne sida.",
         "ran": "Køyrt på denne sida",
+        "analytics_external": "Statistikk: eksternt skript",
+        "analytics_inline": "Statistikk: innebygd skript",
+        "marketing_external": "Marknadsføring: eksternt skript",
+        "marketing_inline": "Marknadsføring: innebygd skript",
         "video": "Annonsefilm (marknadsføring)",
         "video_note": "Filmen blir vist når du har godteke marknadsføring.",
         "settings": "Innstillingar for informasjonskapslar",
@@ -85,6 +93,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "examples_intro": "The scripts below run only when you have consented to their "
         "category. The list shows which ones ran on this page.",
         "ran": "Ran on this page",
+        "analytics_external": "Statistics: external script",
+        "analytics_inline": "Statistics: inline script",
+        "marketing_external": "Marketing: external script",
+        "marketing_inline": "Marketing: inline script",
         "video": "Advertising film (marketing)",
         "video_note": "The film is shown once you have accepted marketing.",
         "settings": "Cookie settings",

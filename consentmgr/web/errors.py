@@ -1,8 +1,12 @@
-"""JSON errors for the machine-facing endpoints (consent API, gateway)."""
+"""JSON errors for the machine-facing endpoints (consent API, gateway); error pages for visitors."""
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import NoReturn
+
+from flask import Flask, abort, current_app, jsonify, make_response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 
@@ -32,3 +36,70 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(e: HTTPException):
         return json_error(413, "request body is too large")
+
+
+# -- error pages for visitors --------------------------------------------------------------
+#
+# A visitor who reaches a missing page, an expired erase form or a failure gets
+# a page in their language (``i18n``) with a way on, not Werkzeug's English
+# text. Machine endpoints (the consent API, the gateway, scripts, health) and
+# the admin console keep their own answers.
+
+VISITOR_STATUSES = (400, 403, 404, 429, 500, 503)
+MACHINE_BLUEPRINTS = frozenset(
+    {"consent_api", "matomo_gateway", "meta_gateway", "banner", "health", "admin"}
+)
+MACHINE_PREFIXES = ("/api/", "/admin", "/static/")
+
+
+def visitor_abort(status: int, reason: str) -> NoReturn:
+    """Stop with ``status``; a visitor's error page explains ``reason`` (``error.reason.*``)."""
+    try:
+        abort(status)
+    except HTTPException as e:
+        e.visitor_reason = reason  # type: ignore[attr-defined]
+        raise
+
+
+def is_for_visitors() -> bool:
+    if request.blueprint in MACHINE_BLUEPRINTS or request.path.startswith(MACHINE_PREFIXES):
+        return False
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best != "application/json" or request.accept_mimetypes["text/html"] > 0
+
+
+def visitor_error_page(e: HTTPException, earlier: Mapping[type, Callable] | None = None):
+    """The error as a page in the visitor's language, keeping headers such as Retry-After.
+
+    Requests that are not a visitor's get the handler registered for the status
+    before this one (``earlier``), if any, else the plain answer.
+    """
+    if not is_for_visitors():
+        for cls in type(e).__mro__:
+            if earlier and cls in earlier:
+                return earlier[cls](e)
+        return e
+    from . import i18n
+
+    status = e.code or 500
+    try:
+        html = i18n.render(
+            "visitor_error.html", status=status, reason=getattr(e, "visitor_reason", None)
+        )
+    except Exception:  # noqa: BLE001 (the page itself failed: fall back to the plain answer)
+        current_app.logger.exception("cannot render the error page for %s", status)
+        return e
+    response = make_response(html, status)
+    for name, value in e.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    response.headers["Cache-Control"] = "no-store"
+    return i18n.vary(response)
+
+
+def init_visitor_pages(app: Flask) -> None:
+    """Register the visitor pages; a handler already registered for a status still answers
+    the requests that are not a visitor's."""
+    for status in VISITOR_STATUSES:
+        earlier = dict(app.error_handler_spec[None].get(status, {}))
+        app.register_error_handler(status, partial(visitor_error_page, earlier=earlier))

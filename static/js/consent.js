@@ -6,9 +6,9 @@
  * the placeholder P is set to:
  *   {v: policy version, n: regexp finding the consent cookie's payload,
  *    g: honour Global Privacy Control, r: show the reopen button,
- *    p: privacy URL, m: my-data URL,
- *    k: [{id, r: required, c: regexp of its cookie names, v: vendors}],
- *    t: {lang: {texts..., k: [[name, purpose, retention] per category]}}}
+ *    p: privacy URL, m: my-data URL (each with "{lang}" where the language goes),
+ *    k: [{id, r: required, c: regexp of its cookie names (optional ones), v: vendors}],
+ *    t: {lang: {texts..., k: [[name, purpose, retention, legal basis] per category]}}}
  * Texts arrive HTML-escaped. URLs and the consent API are resolved against
  * this script's own src, so the page can be on another origin.
  */
@@ -44,13 +44,15 @@
     ":host{all:initial!important}" +
     "*{--f:#1b1b1b;--b:#fff;--a:#0b3d91}" +
     "@media(prefers-color-scheme:dark){*{--f:#f2f2f2;--b:#1b1b1b;--a:#9cc3ff}}" +
-    ".box{font:medium/1.5 system-ui,sans-serif;color:var(--f);background:var(--b);border:2px solid;padding:1em 1.25em}" +
-    ".fix{box-sizing:border-box;position:fixed;z-index:2147483647;inset:auto 0 0;margin:0 auto;max-width:46em;max-height:100vh;overflow:auto;border-radius:.75em .75em 0 0}" +
-    "h2{font-size:1.25em;margin:0 0 .5em}" +
-    "p{margin:0 0 .75em}" +
+    ".box{font:medium/1.5 system-ui,sans-serif;color:var(--f);background:var(--b);border:2px solid}" +
+    // The dialog: its text scrolls, its buttons stay in view below it.
+    ".fix{box-sizing:border-box;position:fixed;z-index:2147483647;inset:auto 0 0;margin:0 auto;max-width:46em;max-height:100dvh;display:flex;flex-direction:column;border-radius:.75em .75em 0 0}" +
+    ".s{overflow:auto;padding:.75em 1em}" +
+    "h2{font-size:1.2em;margin:0 0 .25em}" +
+    "p{margin:0 0 .5em}" +
     "a{color:var(--a);display:inline-block;min-height:24px;margin-right:1em}" +
-    ".b{display:grid;grid-template-columns:repeat(auto-fit,minmax(9em,1fr));gap:.5em}" +
-    "button{font:inherit;font-weight:600;min-height:44px;padding:0 1em;border:2px solid var(--a);border-radius:.4em;background:var(--a);color:var(--b);cursor:pointer}" +
+    ".b{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(9em,30%),1fr));gap:.5em;padding:.5em 1em .75em;border-top:1px solid}" +
+    "button{font:inherit;font-weight:600;min-height:44px;padding:0 .5em;border:2px solid var(--a);border-radius:.4em;background:var(--a);color:var(--b);cursor:pointer}" +
     ".x{float:right;margin-left:1em;background:0 0;color:inherit}" +
     ".re{position:fixed;left:.5em;bottom:.5em}" +
     ":focus-visible{outline:3px solid var(--f);outline-offset:2px}" +
@@ -75,11 +77,13 @@
           `<label><input type="checkbox" role="switch" name="${k.id}"` +
           (k.r ? " checked disabled" : choices?.[k.id] ? " checked" : "") +
           `> ${t.k[i][0]}${k.r ? ` (${t.always_on})` : ""}</label>` +
-          `<p>${t.k[i][1]}<br>${t.vendors}: ${k.v}<br>${t.retention}: ${t.k[i][2]}</p>`,
+          `<p>${t.k[i][1]}<br>${t.vendors}: ${k.v}<br>${t.retention}: ${t.k[i][2]}<br>${t.legal_basis}: ${t.k[i][3]}</p>`,
       )
       .join("");
   const read = (root) => choose((id) => root.querySelector(`[name=${id}]`).checked);
-  const link = (href, text) => `<a href="${url(href)}">${text}</a>`;
+  // Links to the service's pages carry the banner's language, so they open in it:
+  // the server gives their URLs with "{lang}" where it goes.
+  const link = (href, text, lang) => `<a href="${url(href.replace("{lang}", lang))}">${text}</a>`;
 
   // Layer 1 asks; layer 2 (Tilpass, or any [data-consent-open]) shows the
   // switches. The three choices have the same size, colour and weight.
@@ -97,11 +101,11 @@
       `<button data-a="reject_all">${t.reject_all}</button><button data-a="${a}">${text}</button></div>`;
     const box = mount(
       banner.host,
-      `<div class="box fix${slide}" role="dialog" aria-labelledby="t" lang="${lang}" tabindex="-1">` +
+      `<div class="box fix${slide}" role="dialog" aria-labelledby="t" lang="${lang}" tabindex="-1"><div class="s">` +
         (layer > 1
           ? `<button class="x" data-a="close">${t.close}</button><h2 id="t">${t.settings_title}</h2>` +
-            `${switches(t)}<p>${link(P.p, t.privacy_link)}${link(P.m, t.my_data)}</p>${buttons("custom", t.save)}`
-          : `<h2 id="t">${t.title}</h2><p>${t.intro}</p><p>${link(P.p, t.privacy_link)}</p>${buttons("more", t.customise)}`) +
+            `${switches(t)}<p>${link(P.p, t.privacy_link, lang)}${link(P.m, t.my_data, lang)}</p></div>${buttons("custom", t.save)}`
+          : `<h2 id="t">${t.title}</h2><p>${t.intro} ${link(P.p, t.privacy_link, lang)}</p></div>${buttons("more", t.customise)}`) +
         "</div>",
     ).firstChild;
     box.onclick = (e) => {
@@ -174,7 +178,7 @@
       if (!root) {
         const lang = language();
         const t = P.t[lang];
-        root = mount(el, `<div class="box" lang="${lang}">${switches(t)}<button>${t.save}</button> <span role="status"></span></div>`);
+        root = mount(el, `<div class="box s" lang="${lang}">${switches(t)}<button>${t.save}</button> <span role="status"></span></div>`);
         const status = root.querySelector("span");
         root.querySelector("button").onclick = () => {
           status.innerHTML = "";

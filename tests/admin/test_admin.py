@@ -255,8 +255,12 @@ def test_record_shows_history_policy_text_and_chain(app, signed_in, database):
     stored = [r["chain_hash"] for r in consent_log.history(database, "rec")]
     for row, chain_hash in zip(rows, stored, strict=True):
         assert row["Chain hash"] == f"{chain_hash} links to the row before"
-    assert "We care about your privacy" in response.text or "Statistics" in response.text
-    assert "Vi bryr oss om personvernet ditt" in response.text
+    assert "Informasjonskapsler" in response.text
+    # The console is English throughout; the banner's words keep their language.
+    [shown] = [t for k, t in Page(response.text).tables.items() if k.startswith("t")][-1:]
+    assert shown[0] == ["Category", "Purpose", "Vendors", "Retention", "Legal basis"]
+    assert "Leverandører" not in response.text and "Rettslig grunnlag" not in response.text
+    assert "in Norwegian Bokmål (nb)" in response.text
     assert signed_in.get("/admin/consent/nope").status_code == 404
 
 
@@ -360,6 +364,7 @@ def test_gateway_chart_stacks_every_outcome_of_every_target(signed_in, database)
         ("meta", "forwarded", 2),
         ("matomo", "dropped_no_consent", 3),
         ("meta", "dead", 1),
+        ("matomo", "rejected_invalid", 4),
     ):
         gateway_stats.count(database, today, target, outcome, n)
     for url in ("/admin/outbox", "/admin/"):
@@ -369,8 +374,26 @@ def test_gateway_chart_stacks_every_outcome_of_every_target(signed_in, database)
                 "</svg>", html.index('id="chart-gateway"')
             )
         ]
-        assert "11 hits in all: Forwarded 7, Dropped, no consent 3, Dead 1." in chart, url
-        assert chart.count('class="segment"') == 3, "one bar, one segment per outcome seen"
+        assert (
+            "15 hits in all: Forwarded 7, Dropped, no consent 3, Rejected as invalid 4, Dead 1."
+            in chart
+        ), url
+        assert chart.count('class="segment"') == 4, "one bar, one segment per outcome seen"
+        # The tables hold every number the bars are drawn from.
+        page = Page(html)
+        [row] = page.table("table-gateway")
+        assert row == {
+            "Day": today,
+            "Forwarded": "7",
+            "Dropped, no consent": "3",
+            "Rejected as invalid": "4",
+            "Dead": "1",
+            "All": "15",
+        }
+        targets = {r["Target"]: r for r in page.table("table-gateway-targets")}
+        assert targets["Matomo (analytics)"]["Rejected as invalid"] == "4"
+        assert targets["Meta (marketing)"]["Dead"] == "1"
+        assert sum(int(r["All"]) for r in targets.values()) == 15
 
 
 def test_forwarded_without_consent_is_computed_from_the_log(app, signed_in, database):
@@ -575,7 +598,8 @@ def test_dashboard_figures_equal_counts_from_the_log(history_client, history, qu
             key = (row["Day"], category)
             assert row[category] == rate(day_optin[(*key, "granted")], day_optin[(*key, "asked")])
 
-    langs = {r["Language"]: number(r["Decisions"]) for r in page.table("table-lang")}
+    # Languages are named in words, with the code: "Norwegian Nynorsk (nn)".
+    langs = {r["Language"][-3:-1]: number(r["Decisions"]) for r in page.table("table-lang")}
     assert langs == {k: v for k, v in by_lang.items() if v}
     versions = {r["Version"]: number(r["Decisions"]) for r in page.table("table-version")}
     assert {k: v for k, v in versions.items() if v} == dict(by_version)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import re
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -146,4 +147,39 @@ def test_look_up_erase_with_confirmation_and_export(console):
     assert VISITOR not in {r["consent_id"] for r in rows}
     actions = [r["action"] for r in server.rows("audit")]
     assert actions == ["login", "view_record", "erase", "export"]
+    assert visit.console_errors == []
+
+
+def test_console_fits_320_px_and_cards_never_stand_alone(console):
+    server, visit, _ = console
+    page = visit.page
+    page.goto("/admin/?period=30")
+    for width in (1280, 960, 600, 320):
+        page.set_viewport_size({"width": width, "height": 800})
+        for group in ("methods", "optin"):
+            tops = Counter(
+                round(card.bounding_box()["y"])
+                for card in page.locator(f".figures.{group} > div").all()
+            )
+            assert min(tops.values()) >= 2, f"a {group} card alone in a row at {width} px: {tops}"
+
+    pages = (
+        "/admin/?period=90",
+        "/admin/outbox",
+        f"/admin/consent/{VISITOR}",
+        f"/admin/consent/{VISITOR}/erase",
+    )
+    for width, height in ((320, 640), (1280, 800)):
+        page.set_viewport_size({"width": width, "height": height})
+        for path in pages:
+            page.goto(path)
+            wide = page.evaluate("() => document.documentElement.scrollWidth")
+            assert wide <= width, f"{path} is {wide} px wide at {width} px"
+            if width == 320:
+                count, report = axe_violations(page)
+                assert count == 0, f"{path} at 320 px:\n{report}"
+    page.get_by_role("button", name="Sign out").click()
+    page.set_viewport_size({"width": 320, "height": 640})
+    page.goto("/admin/login")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 320
     assert visit.console_errors == []

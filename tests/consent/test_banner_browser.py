@@ -104,7 +104,7 @@ def record_changes(page: Page) -> None:
 def test_first_visit_shows_three_equal_buttons_and_stays_on_the_apps_origin(visit: Visit):
     page = visit.page
     dialog = open_banner(page)
-    expect(dialog).to_have_accessible_name("Vi bryr oss om personvernet ditt")
+    expect(dialog).to_have_accessible_name("Informasjonskapsler")
     expect(dialog).to_contain_text("Ansettr bruker nødvendige informasjonskapsler")
     buttons = dialog.get_by_role("button")
     expect(buttons).to_have_text(["Godta alle", "Avvis alle", "Tilpass"])
@@ -121,7 +121,7 @@ def test_first_visit_shows_three_equal_buttons_and_stays_on_the_apps_origin(visi
     ]
     assert looks[0] == looks[1] == looks[2], "same colour and weight for every choice"
     privacy = dialog.get_by_role("link", name="Personvernerklæring")
-    assert privacy.get_attribute("href") == visit.server.url + "/personvern"
+    assert privacy.get_attribute("href") == visit.server.url + "/personvern?lang=nb"
 
     # Nothing blocked has run or been fetched, and the page stays usable (no wall).
     assert ran(page) is None
@@ -188,7 +188,7 @@ def test_customise_with_analytics_only(visit: Visit):
     open_banner(page).get_by_role("button", name="Tilpass").click()
     dialog = page.get_by_role("dialog", name="Velg hva du samtykker til")
     expect(dialog.get_by_role("switch")).to_have_count(3)
-    necessary = dialog.get_by_role("switch", name="Nødvendige (Alltid på)")
+    necessary = dialog.get_by_role("switch", name="Nødvendige (alltid på)")
     expect(necessary).to_be_checked()
     expect(necessary).to_be_disabled()
     analytics = dialog.get_by_role("switch", name="Statistikk")
@@ -196,9 +196,16 @@ def test_customise_with_analytics_only(visit: Visit):
     expect(analytics).not_to_be_checked()
     expect(marketing).not_to_be_checked()
     expect(dialog).to_contain_text("Leverandører: Matomo")
-    expect(dialog).to_contain_text("Lagringstid: Informasjonskapslene _pk_id lagres i 13 måneder")
+    expect(dialog).to_contain_text("Lagringstid: Informasjonskapselen _pk_id lagres i 13 måneder")
+    expect(dialog).to_contain_text(
+        "Rettslig grunnlag: Ditt samtykke (personvernforordningen artikkel 6 nr. 1 bokstav a)."
+    )
+    expect(dialog).to_contain_text("Rettslig grunnlag: Berettiget interesse")
     expect(dialog.get_by_role("link", name="Se og slett dine data")).to_have_attribute(
-        "href", visit.server.url + "/mine-data"
+        "href", visit.server.url + "/mine-data?lang=nb"
+    )
+    expect(dialog.get_by_role("link", name="Personvernerklæring")).to_have_attribute(
+        "href", visit.server.url + "/personvern?lang=nb"
     )
 
     controls = dialog.locator("button, input, a").all()
@@ -271,14 +278,15 @@ def test_withdraw_by_switching_everything_off(visit: Visit):
     assert cookie_names(visit) == ["consent"]
 
 
-NB_BANNER = ("Vi bryr oss om personvernet ditt", "Godta alle|Avvis alle|Tilpass")
-EN_BANNER = ("We care about your privacy", "Accept all|Reject all|Customise")
+NB_BANNER = ("Informasjonskapsler", "Godta alle|Avvis alle|Tilpass")
+NN_BANNER = ("Informasjonskapslar", "Godta alle|Avvis alle|Tilpass")
+EN_BANNER = ("Cookies", "Accept all|Reject all|Customise")
 
 
 @pytest.mark.parametrize(
     "lang, logged, title, buttons, intro",
     [
-        ("nn", "nn", *NB_BANNER, "naudsynte"),
+        ("nn", "nn", *NN_BANNER, "naudsynte"),
         ("en", "en", *EN_BANNER, "necessary"),
         ("no", "nb", *NB_BANNER, "nødvendige"),
         ("en-GB", "en", *EN_BANNER, "necessary"),
@@ -351,7 +359,7 @@ def test_keyboard_only(visit: Visit):
     expect(dialog.get_by_role("switch", name="Statistikk")).to_be_checked()
 
     page.keyboard.press("Escape")
-    expect(dialog).to_have_accessible_name("Vi bryr oss om personvernet ditt")
+    expect(dialog).to_have_accessible_name("Informasjonskapsler")
     assert focused(page) == "dialog", "Escape closes the second layer; the question stays"
     assert visit.server.rows() == []
     for _ in range(3):
@@ -641,13 +649,25 @@ def test_narrow_screen_no_layout_shift_and_reduced_motion(visit_factory):
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 320
     boxes = [b.bounding_box() for b in dialog.get_by_role("button").all()]
     assert len({(round(b["width"], 1), round(b["height"], 1)) for b in boxes}) == 1
-    assert boxes[0]["y"] < boxes[1]["y"] < boxes[2]["y"], "stacked when narrow"
+    assert boxes[0]["x"] < boxes[1]["x"] < boxes[2]["x"], "side by side, even at 320 px"
+    assert len({b["y"] for b in boxes}) == 1
     assert all(b["y"] + b["height"] <= 640 for b in boxes)
+    # The first layer is as small as its text allows: the page stays mostly visible.
+    assert box["height"] <= 0.55 * 640, box
     assert dialog.evaluate("e => getComputedStyle(e).animationName") == "none"
     assert dialog.evaluate("e => getComputedStyle(e).position") == "fixed"
 
     assert page.evaluate(LAYOUT_SHIFT) == 0
     dialog.get_by_role("button", name="Tilpass").click()
+    # The second layer's text scrolls; its buttons stay in view below it.
+    save = dialog.get_by_role("button", name="Lagre valg")
+    before = save.bounding_box()
+    assert before["y"] >= 0 and before["y"] + before["height"] <= 640
+    text = dialog.locator(".s")
+    assert text.evaluate("e => e.scrollHeight > e.clientHeight"), "more text than fits"
+    text.evaluate("e => e.scrollTo(0, e.scrollHeight)")
+    assert save.bounding_box() == before
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 320
     dialog.get_by_role("button", name="Lukk").click()
     assert page.evaluate(LAYOUT_SHIFT) == 0
     # The measurement does see a real shift, so the zeros above mean something.
@@ -666,7 +686,7 @@ def test_banner_slides_in_unless_motion_is_reduced(visit: Visit):
     expect(dialog).to_have_accessible_name("Velg hva du samtykker til")
     assert dialog.evaluate("e => getComputedStyle(e).animationName") == "none"
     dialog.get_by_role("button", name="Lukk").click()
-    expect(dialog).to_have_accessible_name("Vi bryr oss om personvernet ditt")
+    expect(dialog).to_have_accessible_name("Informasjonskapsler")
     assert dialog.evaluate("e => getComputedStyle(e).animationName") == "none"
 
 

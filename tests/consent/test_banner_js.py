@@ -37,7 +37,7 @@ def test_script_embeds_policy_texts_and_urls(client, app):
         assert label in text
     config = embedded_config(client)
     assert config["v"] == app.extensions["consentmgr.policy"].version
-    assert config["p"] == "/personvern" and config["m"] == "/mine-data"
+    assert config["p"] == "/personvern?lang={lang}" and config["m"] == "/mine-data?lang={lang}"
     assert set(config["t"]) == {"nb", "nn", "en"}
     assert [k["id"] for k in config["k"]] == ["necessary", "analytics", "marketing"]
     assert [k["r"] for k in config["k"]] == [True, False, False]
@@ -56,7 +56,7 @@ def test_config_reaches_the_script(tmp_path):
         )
     )
     config = embedded_config(app.test_client())
-    assert config["p"] == "https://ansettr.no/personvern"
+    assert config["p"] == "https://ansettr.no/personvern?lang={lang}"
     assert config["r"] is True and config["g"] is False
     assert re.search(config["n"], "a=1; samtykke=eyJnIjpbXX0.abc.def").group(1) == "eyJnIjpbXX0"
     assert re.search(config["n"], "xsamtykke=1") is None

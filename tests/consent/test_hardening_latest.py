@@ -1,11 +1,10 @@
 """The gate honours the visitor's latest decision, not only the cookie's signature."""
 
-import re
 import time
 
 import pytest
 from hardening_support import event, hit
-from helpers import ACCEPT_ALL, SITE, deliver, post_decision
+from helpers import ACCEPT_ALL, SITE, deliver, erase_token, post_decision
 
 from consentmgr.gateway import counters as gateway_stats
 from consentmgr.gateway import forwarding_check
@@ -30,8 +29,7 @@ def withdraw(client):
 
 
 def erase(client):
-    html = client.get("/mine-data").get_data(as_text=True)
-    token = re.search(r'name="token" value="([^"]+)"', html)[1]
+    token = erase_token(client)
     r = client.post("/mine-data/slett", data={"token": token}, headers={"Origin": SITE})
     assert r.status_code == 200
 

@@ -45,8 +45,9 @@ def setup_cfg_version() -> str:
 
 
 def shipped_files() -> set[str]:
-    """What the package must carry: the repository's templates/ and static/, policy, statement."""
-    files = {"consentmgr/consent/policy.json", "consentmgr/proof/personvernerklaering.txt"}
+    """What the package must carry: templates/ and static/, policy, statements, visitor texts."""
+    files = {"consentmgr/consent/policy.json", "consentmgr/web/visitor_texts.json"}
+    files |= {f"consentmgr/proof/personvernerklaering.{lang}.txt" for lang in ("nb", "nn", "en")}
     for folder, inside in (("templates", "_templates"), ("static", "_static")):
         for path in (ROOT / folder).rglob("*"):
             if path.is_file():

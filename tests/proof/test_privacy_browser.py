@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from browser import Visit
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
@@ -37,7 +36,7 @@ def save_in_widget(page: Page, **switches: bool) -> None:
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_privacy_page_widget_changes_consent_and_axe_finds_nothing(visit_factory, scheme):
-    visit = visit_factory(color_scheme=scheme)
+    visit = visit_factory(color_scheme=scheme, locale="nb-NO")
     page = visit.page
     page.goto("/personvern")
     expect(page.get_by_role("heading", level=1)).to_have_text("Personvernerklæring")
@@ -66,7 +65,8 @@ def test_privacy_page_widget_changes_consent_and_axe_finds_nothing(visit_factory
     assert count == 0, report
 
 
-def test_visitor_changes_choice_opens_receipt_downloads_and_erases(visit: Visit):
+def test_visitor_changes_choice_opens_receipt_downloads_and_erases(visit_factory):
+    visit = visit_factory(locale="nb-NO")
     page = visit.page
     page.goto("/personvern")
     save_in_widget(page, Statistikk=True, Markedsføring=False)
@@ -104,8 +104,11 @@ def test_visitor_changes_choice_opens_receipt_downloads_and_erases(visit: Visit)
     assert data["consent_id"] == consent_id
     assert [d["choices"] for d in data["decisions"]] == [{"analytics": True, "marketing": False}]
 
-    # Erase: a real form post with its CSRF token, from the page's own origin.
-    page.get_by_role("button", name="Slett dataene mine").click()
+    # Erase: a confirmation first, then a real form post with its token, from our own origin.
+    page.get_by_role("link", name="Slett dataene mine …").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Vil du slette dataene dine?")
+    assert visit.server.rows()[0]["consent_id"] == consent_id, "nothing erased yet"
+    page.get_by_role("button", name="Ja, slett dataene mine").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Dataene dine er slettet")
     assert "consent" not in [c["name"] for c in visit.context.cookies()]
     [row] = visit.server.rows()

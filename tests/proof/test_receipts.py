@@ -118,3 +118,31 @@ def test_receipt_verifies_and_detects_an_altered_receipt(client, app, runner, tm
 
 
 # -- /mine-data and erasure ---------------------------------------------------------------
+
+
+def test_receipt_lists_only_what_the_banner_showed(client, database):
+    from consentmgr.proof.receipts import categories_shown
+
+    path = post_decision(client, CUSTOM).get_json()["receipt"]
+    decision = receipt_json(client, path).get_json()["decisions"][0]
+    for category in decision["categories"]:
+        assert set(category) == {
+            "id",
+            "required",
+            "granted",
+            "name",
+            "purpose",
+            "vendors",
+            "retention",
+            "legal_basis",
+        }
+    # A revision served before the banner showed the legal basis did not record
+    # "shown"; its receipt leaves the legal basis out.
+    content = shipped_policy()
+    assert "shown" not in content
+    legacy = categories_shown(content, "nb", {"analytics": True})
+    assert all("legal_basis" not in c for c in legacy)
+    assert [c["name"] for c in legacy] == ["Nødvendige", "Statistikk", "Markedsføring"]
+    html = client.get(path).get_data(as_text=True)
+    assert "Rettslig grunnlag" in html
+    assert "artikkel 6 nr. 1 bokstav a" in html and "GDPR art." not in html

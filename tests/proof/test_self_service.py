@@ -3,6 +3,7 @@
 import re
 import time
 
+import helpers
 import pytest
 from helpers import (
     ACCEPT_ALL,
@@ -40,8 +41,10 @@ def track(client, page_url):
 
 
 def erase_token(client) -> str:
+    """The token of the erase form, from the confirmation page /mine-data links to."""
     html = client.get("/mine-data").get_data(as_text=True)
-    return re.search(r'name="token" value="([^"]+)"', html)[1]
+    assert 'href="/mine-data/slett?lang=nb"' in html
+    return helpers.erase_token(client)
 
 
 def test_mine_data_shows_decisions_and_pending_items_and_downloads_them(gateway_app):
@@ -101,11 +104,12 @@ def test_erase_blanks_the_id_keeps_aggregates_and_chain_and_clears_cookie(gatewa
         "/mine-data/slett", data={"token": erase_token(other)}, headers={"Origin": SITE}
     )
     assert r.status_code == 400
-    assert "Åpne /mine-data på nytt" in r.get_data(as_text=True)
+    assert "Skjemaet for sletting er utløpt" in Page(r.get_data(as_text=True)).text
     r = visitor.post(
         "/mine-data/slett", data={"token": token}, headers={"Origin": "https://evil.example"}
     )
     assert r.status_code == 403
+    assert "Forespørselen kom fra en annen side" in Page(r.get_data(as_text=True)).text
     assert len(consent_log.history(database, consent_id)) == 2
 
     r = visitor.post("/mine-data/slett", data={"token": token}, headers={"Origin": SITE})
@@ -133,7 +137,7 @@ def test_erase_blanks_the_id_keeps_aggregates_and_chain_and_clears_cookie(gatewa
     others = [r["consent_id"] for r in remaining.values() if r["consent_id"]]
     assert others == [other.get("/api/consent").get_json()["id"]]
     page_text = Page(r.get_data(as_text=True)).text
-    assert "Innholdet i 1 treff som allerede var sendt" in page_text
+    assert "Innholdet i 1 hendelse som allerede var sendt" in page_text
     assert "på vei" not in page_text, "nothing was being sent"
 
     result = runner.invoke(args=["verify-log"])
@@ -160,8 +164,8 @@ def test_erase_while_a_hit_is_being_sent_says_it_may_still_arrive(gateway_app):
         "/mine-data/slett", data={"token": erase_token(visitor)}, headers={"Origin": SITE}
     )
     text = Page(r.get_data(as_text=True)).text
-    assert "slettet 2 treff som ikke var sendt" in text
-    assert "1 av disse treffene var allerede på vei til Matomo eller Meta" in text
+    assert "slettet 2 hendelser som ikke var sendt" in text
+    assert "1 av disse hendelsene var allerede på vei til Matomo eller Meta" in text
     assert db_rows(database, "outbox") == []
 
     # The send succeeds after all: it is counted as forwarded, with no row left to mark.
@@ -199,9 +203,71 @@ def test_erase_token_is_signed_and_expires(gateway_app):
 def test_mine_data_sets_no_cookie(gateway_app):
     visitor = gateway_app.test_client()
     post_decision(visitor, ACCEPT_ALL)
-    r = visitor.get("/mine-data")
+    for path in ("/mine-data", "/mine-data/slett"):
+        r = visitor.get(path)
+        assert r.status_code == 200
+        assert "Set-Cookie" not in r.headers
     assert 'name="token"' in r.get_data(as_text=True)
-    assert "Set-Cookie" not in r.headers
+
+
+def test_erase_confirmation_says_what_goes_and_what_cannot(gateway_app):
+    visitor = gateway_app.test_client()
+    post_decision(visitor, ACCEPT_ALL)
+    post_decision(visitor, CUSTOM)
+    track(visitor, "https://ansettr.no/a")
+    track(visitor, "https://ansettr.no/b")
+    database = connect(gateway_app.config["DATABASE"])
+    sent = outbox.claim(database, "matomo", 1, "test", time.time())
+    outbox.delivered(database, sent, "test", time.time(), "2026-01-01")
+    database.close()
+    visitor.set_cookie("_pk_id.1.abcd", "0123456789abcdef.1700000000")
+    visitor.set_cookie("_fbp", "fb.1.1700000000000.123")
+    visitor.set_cookie("other", "kept")
+
+    page = Page(visitor.get("/mine-data/slett").get_data(as_text=True))
+    assert page.headings[0] == ("h1", "Vil du slette dataene dine?")
+    assert "samtykke-ID-en, sidene, nettlesertypen og nettverket i 2 valg" in page.text
+    assert "1 hendelse som ennå ikke er sendt" in page.text
+    assert "kopien vi har av 1 hendelse som allerede er sendt" in page.text
+    assert "_fbp, _pk_id.1.abcd" in page.text and "other" not in page.text
+    assert "1 hendelse er allerede sendt til Matomo (127.0.0.1)" in page.text
+    assert "Den kan vi ikke hente tilbake herfra" in page.text
+    assert [a["action"] for a in page.find("form")] == ["/mine-data/slett?lang=nb"]
+    nn = Page(visitor.get("/mine-data/slett?lang=nn").get_data(as_text=True))
+    assert nn.headings[0] == ("h1", "Vil du slette dataa dine?")
+
+    # Nothing is erased by looking at the confirmation.
+    assert len(visitor.get("/mine-data.json").get_json()["decisions"]) == 2
+
+
+def test_erase_deletes_the_tracker_cookies_in_the_same_response(tmp_path):
+    app = create_app(make_config(tmp_path, MATOMO_URL="http://127.0.0.1:9/"))
+    visitor = app.test_client()
+    post_decision(visitor, ACCEPT_ALL)
+    for name in ("_pk_id.1.abcd", "_pk_ses.1.abcd", "_fbp", "_fbc", "unrelated"):
+        visitor.set_cookie(name, "1", domain="localhost")
+    token = erase_token(visitor)
+    r = visitor.post("/mine-data/slett", data={"token": token}, headers={"Origin": SITE})
+    assert r.status_code == 200
+    expired = {}
+    for header in r.headers.getlist("Set-Cookie"):
+        name = header.split("=", 1)[0]
+        assert "Max-Age=0" in header or "Expires=Thu, 01 Jan 1970" in header, header
+        domain = re.search(r"Domain=([^;]+)", header)
+        expired.setdefault(name, set()).add(domain[1] if domain else None)
+    assert set(expired) == {"consent", "_pk_id.1.abcd", "_pk_ses.1.abcd", "_fbp", "_fbc"}
+    text = Page(r.get_data(as_text=True)).text
+    assert (
+        "Vi har også slettet informasjonskapslene _fbc, _fbp, _pk_id.1.abcd, _pk_ses.1.abcd" in text
+    )
+
+    # With COOKIE_DOMAIN, where the gateway sets _fbp, they are deleted there too.
+    shared = create_app(make_config(tmp_path / "shared", COOKIE_DOMAIN="ansettr.no"))
+    with shared.test_request_context():
+        response = shared.response_class()
+        self_service.delete_cookies(response, ["_fbp"])
+    domains = [re.search(r"Domain=([^;]+)", h) for h in response.headers.getlist("Set-Cookie")]
+    assert [d[1] if d else None for d in domains] == [None, "ansettr.no"]
 
 
 # -- retention ----------------------------------------------------------------------------

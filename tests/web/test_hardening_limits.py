@@ -3,14 +3,13 @@
 import json
 import math
 import multiprocessing
-import re
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from admin_support import create_admin, csrf_token, login
 from hardening_support import event, hit, row_counts
-from helpers import ACCEPT_ALL, SITE, count, make_config, post_decision
+from helpers import ACCEPT_ALL, SITE, count, erase_token, make_config, post_decision
 
 from consentmgr import create_app
 from consentmgr.admin import audit
@@ -101,8 +100,7 @@ def test_erasures_are_limited(tmp_path):
     codes = []
     for _ in range(3):
         post_decision(client, ACCEPT_ALL, remote_addr=OFFICE)
-        html = client.get("/mine-data").get_data(as_text=True)
-        token = re.search(r'name="token" value="([^"]+)"', html)[1]
+        token = erase_token(client)
         codes.append(
             client.post(
                 "/mine-data/slett",

@@ -17,13 +17,12 @@ What a 4xx may still write, by design and bounded:
 
 import io
 import json
-import re
 from urllib.parse import urlencode
 
 import pytest
 from admin_support import create_admin, csrf_token
 from hardening_support import row_counts
-from helpers import ACCEPT_ALL, SITE, make_config, post_decision
+from helpers import ACCEPT_ALL, SITE, erase_token, make_config, post_decision
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -76,8 +75,7 @@ def world(tmp_path_factory):
     post_decision(visitor, {"choices": {"analytics": True}, "method": "custom"})
     latest = visitor.get_cookie("consent").value
     consent_id = visitor.get("/api/consent").get_json()["id"]
-    html = visitor.get("/mine-data").get_data(as_text=True)
-    token = re.search(r'name="token" value="([^"]+)"', html)[1]
+    token = erase_token(visitor)
     yield {"app": app, "db": db, "old": old, "latest": latest, "id": consent_id, "token": token}
     db.close()
 
