@@ -1,32 +1,15 @@
-"""The SQLite database: a connection per request on ``g``, given back on teardown.
+"""The database of the app: a storage backend connection per thread, handed out on ``g``.
 
-Each worker thread keeps its connection open between requests instead of
-closing it: closing the last connection to a WAL database checkpoints and
-deletes the WAL file, which cost more than the whole rest of a decision. On
-teardown any transaction left open by an error is rolled back, so the next
-request starts clean.
-
-Connections run in autocommit mode (``isolation_level=None``) so that every
-transaction is explicit. Writers that must not interleave with another
-process, such as the consent log's hash chain, use :func:`immediate`, which
-takes SQLite's write lock at ``BEGIN`` instead of at the first write.
-
-Durability: with ``SQLITE_SYNCHRONOUS = "FULL"`` (the default) a transaction
-made with :func:`immediate` is on disk before it returns, so a 2xx is never
-sent for a decision or a hit a power cut could still take back. SQLite's own
-``synchronous=FULL`` would fsync inside the commit, holding the write lock
-while the disk works, so every writer in every process queues behind every
-other writer's fsync. Instead connections run SQLite at ``NORMAL`` (in WAL
-mode: consistent after a power cut, though the newest commits may be missing)
-and :func:`immediate` calls ``fdatasync`` on the WAL file *after* releasing
-the lock. That flush covers the transaction's frames and every frame before
-them, so nothing acknowledged is lost, and concurrent flushes overlap on the
-disk instead of queueing. Single statements outside :func:`immediate` (the
-admin session's last-seen time) are flushed only where they call
-:func:`flush_if_durable`.
+The backend is a :class:`consentmgr.storage.base.Storage`; the SQLite one
+lives in :mod:`consentmgr.storage.sqlite`, which explains its locking and
+durability. Each worker thread keeps its connection open between requests
+instead of closing it: closing the last connection to a WAL database
+checkpoints and deletes the WAL file, which cost more than the whole rest of a
+decision. On teardown any transaction left open by an error is rolled back,
+so the next request starts clean.
 
 Hits are analytics, not proof: the gateway commits them with
-``immediate(db, flush=False)`` and calls :func:`flush_soon`, and one thread
+``db.transaction(flush=False)`` and calls :func:`flush_soon`, and one thread
 per process puts every hit committed in the last ``HIT_FLUSH_MS`` on disk with
 a single ``fdatasync``. A committed hit survives any crash of the app (it is in
 the WAL file); only a power cut can take back the hits of that window, never a
@@ -37,97 +20,27 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import fcntl
 import os
-import sqlite3
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
-import sqlite_utils
 from flask import Flask, current_app, g
 
-BUSY_TIMEOUT_MS = 10_000
+from .storage.base import Storage
+from .storage.sqlite import BUSY_TIMEOUT_MS, Database, connect
 
-
-class Database(sqlite_utils.Database):
-    """A sqlite-utils database that also holds the writers' lock file and the WAL file open."""
-
-    file: str = ""
-    writer_lock: int = -1
-    durable: bool = False
-    flushes: int = 0  # fdatasyncs made through this connection, for the durability tests
-    _wal: int = -1
-
-    def flush(self) -> None:
-        """Put every committed transaction on disk (``fdatasync`` of the WAL file)."""
-        if self._wal >= 0 and os.fstat(self._wal).st_nlink == 0:
-            # The WAL file was removed (journal mode changed); follow the new one.
-            os.close(self._wal)
-            self._wal = -1
-        if self._wal < 0:
-            try:
-                self._wal = os.open(f"{self.file}-wal", os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                # Not in WAL mode: the commit went to the database file itself.
-                fd = os.open(self.file, os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    os.fdatasync(fd)
-                finally:
-                    os.close(fd)
-                self.flushes += 1
-                return
-        os.fdatasync(self._wal)
-        self.flushes += 1
-
-    def close(self) -> None:
-        for name in ("writer_lock", "_wal"):
-            fd = getattr(self, name)
-            if fd >= 0:
-                os.close(fd)
-                setattr(self, name, -1)
-        super().close()
-
-
-def connect(path: str | Path, synchronous: str = "FULL") -> Database:
-    """Open the database file with the settings every connection needs.
-
-    ``synchronous`` is ``SQLITE_SYNCHRONOUS``: with ``FULL``, :func:`immediate`
-    flushes each transaction to disk before returning (see the module's notes).
-    """
-    # SQLite would create a missing file world-readable (0644); its -wal and -shm
-    # files take the database file's mode, so creating it 0600 keeps all three private.
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
-    conn = sqlite3.connect(
-        str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
-    )
-    db = Database(conn, execute_plugins=False)
-    db.file = str(path)
-    db.durable = synchronous == "FULL"
-    db.writer_lock = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    # Switching a new file to WAL needs an exclusive lock, and SQLite answers
-    # "database is locked" at once, without waiting, when several workers
-    # starting together try it at the same moment. Taking turns avoids that.
-    fcntl.flock(db.writer_lock, fcntl.LOCK_EX)
-    try:
-        db.enable_wal()
-    finally:
-        fcntl.flock(db.writer_lock, fcntl.LOCK_UN)
-    db.execute("PRAGMA synchronous = NORMAL")
-    db.execute("PRAGMA foreign_keys = ON")
-    return db
+__all__ = ["BUSY_TIMEOUT_MS", "Database", "connect", "get_db", "immediate", "open_for"]
 
 
 def database_path(app: Flask) -> Path:
     return Path(app.instance_path) / app.config["DATABASE"]
 
 
-def open_for(app: Flask) -> sqlite_utils.Database:
+def open_for(app: Flask) -> Storage:
     return connect(database_path(app), app.config["SQLITE_SYNCHRONOUS"])
 
 
-def get_db() -> sqlite_utils.Database:
+def get_db() -> Storage:
     """The request's database connection: this thread's, opened on first use."""
     if "db" not in g:
         local = current_app.extensions["consentmgr.db_local"]
@@ -139,50 +52,20 @@ def get_db() -> sqlite_utils.Database:
 
 def close_db(_exc: BaseException | None = None) -> None:
     db = g.pop("db", None)
-    if db is not None and db.conn.in_transaction:
-        db.rollback()
+    if db is not None:
+        db.rollback_if_open()
 
 
-@contextlib.contextmanager
-def immediate(db: sqlite_utils.Database, *, flush: bool = True) -> Iterator[sqlite_utils.Database]:
-    """A write transaction that holds SQLite's write lock from its first statement.
-
-    Reading the chain head and appending the next row must be one step across
-    all worker processes; ``BEGIN IMMEDIATE`` makes other writers wait (up to the
-    busy timeout) instead of both reading the same head. sqlite-utils calls made
-    inside nest as savepoints.
-
-    Writers first queue on an advisory file lock beside the database: the
-    kernel wakes the next writer the moment the lock is free, whereas SQLite's
-    own busy handler polls with sleeps of a millisecond and more, which under
-    load costs more than the write itself.
-
-    On a durable database the transaction is flushed to disk after both locks
-    are released and before this returns, unless ``flush`` is false: then the
-    caller answers for it, as the gateway does with :func:`flush_soon`.
-    """
-    lock = getattr(db, "writer_lock", -1)
-    if lock >= 0:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-    try:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.rollback()
-            raise
-        db.execute("COMMIT")
-    finally:
-        if lock >= 0:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    if flush:
-        flush_if_durable(db)
+def immediate(db: Storage, *, flush: bool = True) -> contextlib.AbstractContextManager[Storage]:
+    """A write transaction: ``db.transaction(flush=flush)``."""
+    return db.transaction(flush=flush)
 
 
-def flush_if_durable(db: sqlite_utils.Database) -> None:
+def flush_if_durable(db: Storage) -> None:
     """After a write that must survive a power cut; inside a transaction, its commit flushes."""
-    if getattr(db, "durable", False) and not db.conn.in_transaction:
-        db.flush()
+    flush = getattr(db, "flush_if_durable", None)
+    if flush is not None:
+        flush()
 
 
 class GroupFlusher:
@@ -243,7 +126,7 @@ class GroupFlusher:
             self.flush()
 
 
-def flush_soon(app: Flask, db: sqlite_utils.Database) -> None:
+def flush_soon(app: Flask, db: Storage) -> None:
     """After committing hits with ``immediate(db, flush=False)``: on disk within the window."""
     if not getattr(db, "durable", False):
         return

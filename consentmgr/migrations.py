@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 
 import sqlite_utils
 
-from .db import immediate
-
 
 def m001_consent_core(db: sqlite_utils.Database) -> None:
     db["policies"].create(
@@ -199,7 +197,7 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
     first one migrate and the others find nothing left to do.
     """
     applied = []
-    with immediate(db):
+    with db.transaction():
         if not db["migrations"].exists():
             db["migrations"].create({"id": int, "name": str, "applied_at": str}, pk="id")
         for number in pending(db):

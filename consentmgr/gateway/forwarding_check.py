@@ -22,9 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlite_utils
-
-from ..db import immediate
+from ..storage import Storage
 from .targets import TARGETS
 
 MARGIN_SECONDS = 60
@@ -59,10 +57,10 @@ class Totals:
     checked_until: float
 
 
-def refresh(db: sqlite_utils.Database, max_age_days: int, now: float) -> Totals:
+def refresh(db: Storage, max_age_days: int, now: float) -> Totals:
     """Check the items delivered since the last call and return the running totals."""
     until = now - MARGIN_SECONDS
-    with immediate(db):
+    with db.transaction():
         since, checked, without, unknown = db.execute(
             "select checked_until, checked, without_consent, unknown"
             " from forwarding_check where id = 1"

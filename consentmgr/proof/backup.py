@@ -70,7 +70,7 @@ def write(app: Flask, db: sqlite_utils.Database, dest: str | Path) -> Backup:
     except OSError as e:
         raise BackupError(f"cannot create a file in {dest.parent}: {e.strerror}") from None
     try:
-        db.execute("VACUUM INTO ?", [str(tmp)])
+        db.backup(str(tmp))
         _flush(tmp)  # VACUUM INTO does not fsync the file it writes
         try:
             done = check(app, tmp)
@@ -124,8 +124,8 @@ def check(app: Flask, path: Path) -> Backup:
             path=path,
             size=path.stat().st_size,
             decisions=verdict.count,
-            outbox_items=copy["outbox"].count,
-            checkpoints=copy["checkpoints"].count,
+            outbox_items=copy.execute("select count(*) from outbox").fetchone()[0],
+            checkpoints=copy.execute("select count(*) from checkpoints").fetchone()[0],
         )
     except sqlite3.DatabaseError as e:
         raise BackupError(f"the copy cannot be read as a consentmgr database: {e}") from None

@@ -32,7 +32,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlite_utils
 from flask import (
     Blueprint,
     Flask,
@@ -53,6 +52,7 @@ from ..consent.methods import VISITOR_LABELS
 from ..consent.policy import DEFAULT_LANG
 from ..db import get_db
 from ..gateway import outbox, sealed
+from ..storage import Storage
 from ..web import ratelimit
 from ..web.origin import require_allowed_origin
 from ..web.security_headers import private
@@ -100,7 +100,7 @@ def _iso(epoch: float | None) -> str | None:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
-def decisions(db: sqlite_utils.Database, consent_id: str) -> list[dict[str, Any]]:
+def decisions(db: Storage, consent_id: str) -> list[dict[str, Any]]:
     return [
         {
             "seq": r["seq"],
@@ -119,11 +119,11 @@ def decisions(db: sqlite_utils.Database, consent_id: str) -> list[dict[str, Any]
     ]
 
 
-def gateway_items(app: Flask, db: sqlite_utils.Database, consent_id: str) -> list[dict[str, Any]]:
+def gateway_items(app: Flask, db: Storage, consent_id: str) -> list[dict[str, Any]]:
     """The id's outbox items, opened; delivered copies are listed until they are pruned."""
     keep = app.config["OUTBOX_KEEP_DAYS"] * 86400
     items = []
-    for r in db["outbox"].rows_where("consent_id = ?", [consent_id], order_by="id"):
+    for r in db.query("select * from outbox where consent_id = ? order by id", [consent_id]):
         try:
             payload, readable = sealed.unseal(app, r["payload"]), True
         except sealed.Unreadable:
@@ -143,7 +143,7 @@ def gateway_items(app: Flask, db: sqlite_utils.Database, consent_id: str) -> lis
     return items
 
 
-def held(app: Flask, db: sqlite_utils.Database, consent_id: str, now: datetime) -> dict[str, Any]:
+def held(app: Flask, db: Storage, consent_id: str, now: datetime) -> dict[str, Any]:
     """Everything consentmgr holds under one consent id: what the page shows and the download."""
     return {
         "generated": now.isoformat(timespec="seconds"),

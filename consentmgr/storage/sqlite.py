@@ -1,0 +1,178 @@
+"""The SQLite backend: one file, writers queued on an ``flock``, ``fdatasync`` for durability.
+
+Connections run in autocommit mode (``isolation_level=None``) so that every
+transaction is explicit. :meth:`Database.transaction` takes SQLite's write
+lock at ``BEGIN`` (``BEGIN IMMEDIATE``) instead of at the first write, so a
+transaction that reads and then writes (the consent log's chain head) is one
+step across all worker processes; a named lock needs nothing more, since
+SQLite has one writer at a time anyway.
+
+Durability: with ``SQLITE_SYNCHRONOUS = "FULL"`` (the default) a transaction
+is on disk before it returns, so a 2xx is never sent for a decision or a hit a
+power cut could still take back. SQLite's own ``synchronous=FULL`` would fsync
+inside the commit, holding the write lock while the disk works, so every
+writer in every process queues behind every other writer's fsync. Instead
+connections run SQLite at ``NORMAL`` (in WAL mode: consistent after a power
+cut, though the newest commits may be missing) and the transaction calls
+``fdatasync`` on the WAL file *after* releasing the lock. That flush covers
+the transaction's frames and every frame before them, so nothing acknowledged
+is lost, and concurrent flushes overlap on the disk instead of queueing.
+
+The tables are plain SQLite tables made with sqlite-utils, so anyone can open
+the file with ``sqlite-utils`` or Datasette.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import sqlite_utils
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class Database(sqlite_utils.Database):
+    """A sqlite-utils database that also holds the writers' lock file and the WAL file open.
+
+    It implements :class:`consentmgr.storage.base.Storage`.
+    """
+
+    kind = "sqlite"
+    file: str = ""
+    writer_lock: int = -1
+    durable: bool = False
+    flushes: int = 0  # fdatasyncs made through this connection, for the durability tests
+    _wal: int = -1
+
+    def executemany(self, sql: str, rows: Iterable[Sequence]) -> None:
+        self.conn.executemany(sql, rows)
+
+    @contextlib.contextmanager
+    def transaction(self, lock: str | None = None, *, flush: bool = True) -> Iterator[Database]:
+        """A write transaction that holds SQLite's write lock from its first statement.
+
+        Reading the chain head and appending the next row must be one step across
+        all worker processes; ``BEGIN IMMEDIATE`` makes other writers wait (up to the
+        busy timeout) instead of both reading the same head, so ``lock`` needs
+        nothing more here. sqlite-utils calls made inside nest as savepoints.
+
+        Writers first queue on an advisory file lock beside the database: the
+        kernel wakes the next writer the moment the lock is free, whereas SQLite's
+        own busy handler polls with sleeps of a millisecond and more, which under
+        load costs more than the write itself.
+
+        On a durable database the transaction is flushed to disk after both locks
+        are released and before this returns, unless ``flush`` is false: then the
+        caller answers for it, as the gateway does with ``flush_soon``.
+        """
+        if self.writer_lock >= 0:
+            fcntl.flock(self.writer_lock, fcntl.LOCK_EX)
+        try:
+            self.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                self.rollback()
+                raise
+            self.execute("COMMIT")
+        finally:
+            if self.writer_lock >= 0:
+                fcntl.flock(self.writer_lock, fcntl.LOCK_UN)
+        if flush:
+            self.flush_if_durable()
+
+    def claim(self, target: str, limit: int, owner: str, now: float, lease: float) -> list[tuple]:
+        # One writer at a time: the rows read are still unleased when they are leased.
+        with self.transaction():
+            rows = self.execute(
+                "select id, target, consent_id, payload, created, attempts from outbox"
+                " where status = 'pending' and target = ? and next_attempt <= ?"
+                " and (lease_until is null or lease_until < ?) order by id limit ?",
+                [target, now, now, limit],
+            ).fetchall()
+            if rows:
+                self.executemany(
+                    "update outbox set lease_until = ?, lease_owner = ? where id = ?",
+                    [(now + lease, owner, r[0]) for r in rows],
+                )
+        return rows
+
+    def backup(self, dest: str) -> None:
+        """A consistent copy into the empty or missing file ``dest`` (``VACUUM INTO``).
+
+        VACUUM INTO does not fsync the file it writes; the caller does.
+        """
+        self.execute("VACUUM INTO ?", [str(dest)])
+
+    def rollback_if_open(self) -> None:
+        if self.conn.in_transaction:
+            self.rollback()
+
+    def flush_if_durable(self) -> None:
+        """After a write that must survive a power cut; inside a transaction, its commit flushes."""
+        if self.durable and not self.conn.in_transaction:
+            self.flush()
+
+    def flush(self) -> None:
+        """Put every committed transaction on disk (``fdatasync`` of the WAL file)."""
+        if self._wal >= 0 and os.fstat(self._wal).st_nlink == 0:
+            # The WAL file was removed (journal mode changed); follow the new one.
+            os.close(self._wal)
+            self._wal = -1
+        if self._wal < 0:
+            try:
+                self._wal = os.open(f"{self.file}-wal", os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                # Not in WAL mode: the commit went to the database file itself.
+                fd = os.open(self.file, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    os.fdatasync(fd)
+                finally:
+                    os.close(fd)
+                self.flushes += 1
+                return
+        os.fdatasync(self._wal)
+        self.flushes += 1
+
+    def close(self) -> None:
+        for name in ("writer_lock", "_wal"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                os.close(fd)
+                setattr(self, name, -1)
+        super().close()
+
+
+def connect(path: str | Path, synchronous: str = "FULL") -> Database:
+    """Open the database file with the settings every connection needs.
+
+    ``synchronous`` is ``SQLITE_SYNCHRONOUS``: with ``FULL``, each transaction
+    is flushed to disk before it returns (see the module's notes).
+    """
+    # SQLite would create a missing file world-readable (0644); its -wal and -shm
+    # files take the database file's mode, so creating it 0600 keeps all three private.
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    conn = sqlite3.connect(
+        str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+    )
+    db = Database(conn, execute_plugins=False)
+    db.file = str(path)
+    db.durable = synchronous == "FULL"
+    db.writer_lock = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    # Switching a new file to WAL needs an exclusive lock, and SQLite answers
+    # "database is locked" at once, without waiting, when several workers
+    # starting together try it at the same moment. Taking turns avoids that.
+    fcntl.flock(db.writer_lock, fcntl.LOCK_EX)
+    try:
+        db.enable_wal()
+    finally:
+        fcntl.flock(db.writer_lock, fcntl.LOCK_UN)
+    db.execute("PRAGMA synchronous = NORMAL")
+    db.execute("PRAGMA foreign_keys = ON")
+    return db
