@@ -240,8 +240,24 @@ KEYS: dict[str, Key] = {
     ),
     "DATABASE": Key(
         "consentmgr.sqlite",
-        _text("a path (relative paths are inside the instance folder)"),
-        "SQLite file with the consent log, policies and outbox.",
+        _text("a path (relative paths are inside the instance folder) or a postgresql:// URL"),
+        "SQLite file with the consent log, policies and outbox; or a postgresql:// URL"
+        " (postgresql://user@host/db) for several app servers on one database.",
+    ),
+    "DATABASE_URL": Key(
+        None,
+        _opt_text("a postgresql:// URL"),
+        "PostgreSQL database (postgresql://user@host/db); when set it takes the place of DATABASE.",
+    ),
+    "DATABASE_POOL_SIZE": Key(
+        10,
+        _int(1, 1000, "connections"),
+        "PostgreSQL: connections each app process keeps at most.",
+    ),
+    "DATABASE_TIMEOUT_SECONDS": Key(
+        5.0,
+        _float(0.5, 60),
+        "PostgreSQL: how long a request waits for a connection before it is answered 503.",
     ),
     "SITE_ORIGINS": Key(
         [], ORIGINS, "Origins allowed to post decisions, besides this service's own origin."

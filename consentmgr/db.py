@@ -26,17 +26,44 @@ from pathlib import Path
 
 from flask import Flask, current_app, g
 
-from .storage.base import Storage
+from .storage.base import Storage, Unavailable
 from .storage.sqlite import BUSY_TIMEOUT_MS, Database, connect
 
-__all__ = ["BUSY_TIMEOUT_MS", "Database", "connect", "get_db", "immediate", "open_for"]
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "Database",
+    "Unavailable",
+    "connect",
+    "get_db",
+    "immediate",
+    "open_for",
+]
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def database_url(config) -> str | None:
+    """The PostgreSQL URL the config names (``DATABASE_URL``, or a URL in ``DATABASE``), if any."""
+    url = config.get("DATABASE_URL") or config.get("DATABASE") or ""
+    return url if str(url).startswith(POSTGRES_SCHEMES) else None
 
 
 def database_path(app: Flask) -> Path:
+    """The SQLite file (on PostgreSQL: where the instance keeps files beside it)."""
+    if database_url(app.config):
+        return Path(app.instance_path) / "consentmgr"
     return Path(app.instance_path) / app.config["DATABASE"]
 
 
 def open_for(app: Flask) -> Storage:
+    """A connection of the configured backend; ``close()`` it when done."""
+    url = database_url(app.config)
+    if url:
+        from .storage import postgres  # psycopg is needed only on PostgreSQL
+
+        return postgres.connect(
+            url, app.config["DATABASE_POOL_SIZE"], app.config["DATABASE_TIMEOUT_SECONDS"]
+        )
     return connect(database_path(app), app.config["SQLITE_SYNCHRONOUS"])
 
 
@@ -53,7 +80,7 @@ def get_db() -> Storage:
 def close_db(_exc: BaseException | None = None) -> None:
     db = g.pop("db", None)
     if db is not None:
-        db.rollback_if_open()
+        db.release()
 
 
 def immediate(db: Storage, *, flush: bool = True) -> contextlib.AbstractContextManager[Storage]:
@@ -140,7 +167,8 @@ def flush_soon(app: Flask, db: Storage) -> None:
 def init_app(app: Flask) -> None:
     app.extensions["consentmgr.db_local"] = threading.local()
     app.teardown_appcontext(close_db)
-    if app.config["HIT_FLUSH_MS"] and app.config["SQLITE_SYNCHRONOUS"] == "FULL":
+    postgres = database_url(app.config) is not None
+    if app.config["HIT_FLUSH_MS"] and app.config["SQLITE_SYNCHRONOUS"] == "FULL" and not postgres:
         flusher = GroupFlusher(database_path(app), app.config["HIT_FLUSH_MS"] / 1000)
         app.extensions["consentmgr.flusher"] = flusher
         atexit.register(flusher.stop)

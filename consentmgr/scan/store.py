@@ -52,7 +52,7 @@ def recent(db: Storage, limit: int = 100) -> list[dict[str, Any]]:
                  lag(finding_keys) over (partition by origin order by id) as previous_keys,
                  lag(id) over (partition by origin order by id) as previous_id
           from scans
-        )
+        ) as s
         order by id desc limit ?
         """,
         [limit],

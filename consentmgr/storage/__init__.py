@@ -1,5 +1,5 @@
 """Storage backends: one interface (:mod:`.base`), one module per database engine."""
 
-from .base import Cursor, Storage, marks
+from .base import Cursor, Storage, Unavailable, marks
 
-__all__ = ["Cursor", "Storage", "marks"]
+__all__ = ["Cursor", "Storage", "Unavailable", "marks"]

@@ -16,6 +16,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 
+class Unavailable(Exception):
+    """The database cannot be reached now; the request may be tried again later."""
+
+
 class Cursor(Protocol):
     """What :meth:`Storage.execute` returns: rows as tuples."""
 
@@ -68,6 +72,23 @@ class Storage(Protocol):
 
     def rollback_if_open(self) -> None:
         """Roll back a transaction an error left open (at the end of a request)."""
+
+    def release(self) -> None:
+        """The request is over: roll back what it left open, give a pooled connection back."""
+
+    # Schema, for the migrations: each backend maps Python types to its own.
+    def has_table(self, name: str) -> bool: ...
+
+    def add_table(
+        self,
+        name: str,
+        columns: dict[str, type],
+        pk: str | tuple[str, ...],
+        not_null: Iterable[str] = (),
+        defaults: dict | None = None,
+    ) -> None: ...
+
+    def add_index(self, table: str, columns: Sequence[str], unique: bool = False) -> None: ...
 
     def close(self) -> None: ...
 

@@ -113,6 +113,26 @@ class Database(sqlite_utils.Database):
         if self.conn.in_transaction:
             self.rollback()
 
+    def release(self) -> None:
+        # The thread keeps its connection (see consentmgr.db); only an open transaction goes.
+        self.rollback_if_open()
+
+    def has_table(self, name: str) -> bool:
+        return self[name].exists()
+
+    def add_table(
+        self,
+        name: str,
+        columns: dict[str, type],
+        pk: str | tuple[str, ...],
+        not_null: Iterable[str] = (),
+        defaults: dict | None = None,
+    ) -> None:
+        self[name].create(columns, pk=pk, not_null=set(not_null), defaults=defaults)
+
+    def add_index(self, table: str, columns: Sequence[str], unique: bool = False) -> None:
+        self[table].create_index(list(columns), unique=unique)
+
     def flush_if_durable(self) -> None:
         """After a write that must survive a power cut; inside a transaction, its commit flushes."""
         if self.durable and not self.conn.in_transaction:
