@@ -8,6 +8,7 @@ The tables are documented in ``docs/schema.md``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -186,6 +187,21 @@ def m007_scans(db: Storage) -> None:
     db.add_index("scans", ["origin", "id"])
 
 
+def m008_decision_query_columns(db: Storage) -> None:
+    # The forwarding check compares a decision's time with an outbox item's and
+    # asks whether a category was granted; plain columns let it do that in SQL
+    # every backend speaks, instead of one engine's date and JSON functions.
+    from .consent.log import epoch, granted
+
+    db.execute("alter table decisions add column ts_epoch double precision")
+    db.execute("alter table decisions add column granted text")
+    rows = db.execute("select seq, ts, choices from decisions").fetchall()
+    db.executemany(
+        "update decisions set ts_epoch = ?, granted = ? where seq = ?",
+        [(epoch(ts), granted(json.loads(choices)), seq) for seq, ts, choices in rows],
+    )
+
+
 MIGRATIONS: list[Callable[[Storage], None]] = [
     m001_consent_core,
     m002_gateway,
@@ -194,6 +210,7 @@ MIGRATIONS: list[Callable[[Storage], None]] = [
     m005_admin_sessions,
     m006_retention_index,
     m007_scans,
+    m008_decision_query_columns,
 ]
 
 

@@ -64,10 +64,12 @@ def count_throttled(db: Storage, username: str, address: str | None, since: date
     """
     name, client = username[:MAX_USERNAME] or None, ip_prefix(address) or None
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    with db.transaction():
+    # Read, then write: the lock keeps two servers from both starting an entry.
+    with db.transaction(lock="audit_throttled"):
         row = db.execute(
             "select id, detail from audit where action = 'login_throttled' and ts >= ?"
-            " and username is ? and client is ? order by id desc limit 1",
+            " and username is not distinct from ? and client is not distinct from ?"
+            " order by id desc limit 1",
             [since.isoformat(timespec="seconds"), name, client],
         ).fetchone()
         if row is None:

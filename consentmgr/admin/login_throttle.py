@@ -56,7 +56,8 @@ def begin(
     otherwise (None, ids of the rows that count it as a failure until
     :func:`succeeded` or :func:`not_counted` takes them back).
     """
-    with db.transaction():
+    # Check and count under one lock, on every server (see the module's notes).
+    with db.transaction(lock="login_throttle"):
         db.execute("delete from login_failures where ts <= ?", [now - window])
         wait = _retry_after(db, keys, max_failures, window, now)
         if wait is not None:

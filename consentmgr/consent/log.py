@@ -51,6 +51,16 @@ def content_digest(row: Mapping) -> str:
     ).hexdigest()
 
 
+def epoch(ts: str) -> float:
+    """A row's ``ts`` as seconds since 1970, the way queries compare it with outbox times."""
+    return datetime.fromisoformat(ts).timestamp()
+
+
+def granted(choices: Mapping[str, bool]) -> str:
+    """The granted categories as ``,a,b,``: ``granted like '%,a,%'`` asks about one."""
+    return "," + "".join(f"{category}," for category, ok in sorted(choices.items()) if ok)
+
+
 def chain(previous: str, digest: str) -> str:
     return hashlib.sha256((previous + digest).encode()).hexdigest()
 
@@ -91,10 +101,12 @@ def append(db: Storage, decision: Decision, now: datetime) -> dict:
         ).fetchone()
         row["seq"] = head[0] + 1 if head else 1
         row["chain_hash"] = chain(head[1] if head else GENESIS, content_digest(row))
-        columns = ", ".join(row)
+        # Plain columns for queries, outside the digest: the time as a number, the grants.
+        stored = {**row, "ts_epoch": epoch(row["ts"]), "granted": granted(decision.choices)}
         db.execute(
-            f"insert into decisions ({columns}) values ({', '.join('?' * len(row))})",  # noqa: S608
-            list(row.values()),
+            f"insert into decisions ({', '.join(stored)})"  # noqa: S608
+            f" values ({', '.join('?' * len(stored))})",
+            list(stored.values()),
         )
         daily_stats.count_decision(db, now.date().isoformat(), decision)
     return row

@@ -168,7 +168,8 @@ def register(db: Storage, policy: Policy) -> Policy:
     The same content always maps to the same row, so restarts and several
     workers agree on the revision number.
     """
-    with db.transaction():
+    # Several servers start with the same policy: one of them numbers its revision.
+    with db.transaction(lock="policies"):
         row = db.execute(
             "select revision from policies where digest = ?", [policy.digest]
         ).fetchone()

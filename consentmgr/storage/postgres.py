@@ -127,6 +127,8 @@ class PostgresStorage:
     @property
     def conn(self) -> psycopg.Connection:
         if self._conn is None:
+            if self.pool.closed:  # closed by close_pools(): this process makes a new one
+                self.pool = pool_for(self.url, self.pool.max_size, self.pool.timeout)
             try:
                 self._conn = self.pool.getconn()
             except psycopg_pool.PoolTimeout as e:

@@ -93,6 +93,7 @@ def matomo(httpserver):
     return httpserver
 
 
+@pytest.mark.sqlite_only
 def test_kill_9_mid_burst_loses_no_acknowledged_hit(tmp_path, instance_folder, matomo):
     instance_folder.mkdir(parents=True, exist_ok=True)
     (instance_folder / "config.toml").write_text(
