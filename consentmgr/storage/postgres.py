@@ -263,3 +263,59 @@ class PostgresStorage:
 
 def connect(url: str, size: int = 10, timeout: float = 5.0) -> PostgresStorage:
     return PostgresStorage(url, pool_for(url, size, timeout))
+
+
+class LimitStore:
+    """Rate-limit buckets every server shares: one row per key in an unlogged table.
+
+    The same GCRA arithmetic as the shared-file store, in one statement: the
+    upsert spends the tokens only when the bucket holds them, and the row lock
+    it takes makes concurrent requests of one network on any server take
+    turns. The table is ``UNLOGGED``: no WAL and no flush per request, and a
+    crash of the database only refills every bucket. Rows of full buckets are
+    removed now and then.
+    """
+
+    SPEND = """
+        insert into rate_limits as r (key, full_at) values (%(key)s, %(now)s + %(cost)s)
+        on conflict (key) do update
+          set full_at = greatest(least(r.full_at, %(now)s + %(cap)s), %(now)s) + %(cost)s
+          where greatest(least(r.full_at, %(now)s + %(cap)s), %(now)s) + %(cost)s
+                - %(now)s - %(cap)s <= 1e-9
+        returning full_at
+    """
+    WAIT = """
+        select greatest(least(full_at, %(now)s + %(cap)s), %(now)s) + %(cost)s - %(now)s - %(cap)s
+        from rate_limits where key = %(key)s
+    """
+    SWEEP_EVERY = 1000
+
+    def __init__(self, url: str, size: int = 10, timeout: float = 5.0) -> None:
+        self.url, self.size, self.timeout = url, size, timeout
+        self.calls = 0
+        with self._connection() as conn, conn.transaction():
+            # Processes starting together would race to create the same table.
+            conn.execute("select pg_advisory_xact_lock(hashtext('rate_limits'))")
+            conn.execute(
+                "create unlogged table if not exists rate_limits"
+                " (key text primary key, full_at double precision not null)"
+            )
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection]:
+        try:
+            with pool_for(self.url, self.size, self.timeout).connection() as conn:
+                yield conn
+        except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as e:
+            raise Unavailable(f"the database cannot be reached: {e}") from e
+
+    def take(self, key: bytes, cost: int, interval: float, capacity: float, now: float) -> float:
+        params = {"key": key.decode(), "now": now, "cost": cost * interval, "cap": capacity}
+        self.calls += 1
+        with self._connection() as conn:
+            if conn.execute(self.SPEND, params).fetchone() is not None:
+                if self.calls % self.SWEEP_EVERY == 0:
+                    conn.execute("delete from rate_limits where full_at < %s", [now])
+                return 0.0
+            row = conn.execute(self.WAIT, params).fetchone()
+            return max(float(row[0]), 1e-6) if row else 0.0
