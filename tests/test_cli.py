@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 COMMANDS = {
     "backup",
+    "copy-db",
     "checkpoint",
     "create-admin",
     "delete-admin",

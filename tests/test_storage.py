@@ -12,6 +12,7 @@ from helpers import ACCEPT_ALL, CUSTOM, REJECT_ALL, make_config, on_postgres, op
 
 from consentmgr import create_app
 from consentmgr.consent import log
+from consentmgr.storage import postgres
 
 
 def test_two_servers_on_one_database_keep_one_history_and_one_chain(tmp_path):
@@ -101,4 +102,5 @@ def test_while_postgresql_is_down_requests_get_503_and_it_recovers_without_resta
         finally:
             db.close()
     finally:
+        postgres.close_pools()
         cluster.destroy()

@@ -67,6 +67,9 @@ class Storage(Protocol):
         row leased to one deliverer is skipped by every other until the lease ends.
         """
 
+    def follow_ids(self, table: str, column: str) -> None:
+        """After rows were inserted with their ids: new rows get ids after the largest."""
+
     def backup(self, dest: str) -> None:
         """Write a consistent copy of the whole database to ``dest``."""
 

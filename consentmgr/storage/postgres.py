@@ -32,8 +32,9 @@ import os
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
+from typing import Any
 
 import psycopg
 import psycopg_pool
@@ -187,14 +188,33 @@ class PostgresStorage:
             ).fetchall()
         return sorted(rows)
 
-    def backup(self, dest: str) -> None:
-        """``pg_dump --format=custom`` into ``dest``; ``pg_restore`` reads it back."""
-        pg_dump = shutil.which("pg_dump") or "pg_dump"
-        subprocess.run(  # noqa: S603 (our own URL and path, no shell)
-            [pg_dump, "--format=custom", "--no-owner", f"--file={dest}", self.url],
-            check=True,
-            capture_output=True,
+    def follow_ids(self, table: str, column: str) -> None:
+        self.execute(
+            f"select setval(pg_get_serial_sequence('{table}', '{column}'),"  # noqa: S608
+            f" coalesce((select max({column}) from {table}), 0) + 1, false)"
         )
+
+    def backup(self, dest: str, check: Callable[[PostgresStorage], Any] | None = None) -> Any:
+        """``pg_dump --format=custom`` into ``dest``; ``pg_restore`` reads it back.
+
+        The dump is taken from a snapshot this connection exports, and ``check``
+        (if given) runs in that same snapshot first: what it verified is
+        exactly what the file holds. Returns what ``check`` returned.
+        """
+        pg_dump = shutil.which("pg_dump") or "pg_dump"
+        with self._errors(), self.conn.transaction():
+            self.conn.execute("set transaction isolation level repeatable read, read only")
+            snapshot = self.conn.execute("select pg_export_snapshot()").fetchone()[0]
+            result = check(self) if check else None
+            done = subprocess.run(  # noqa: S603 (our own URL and path, no shell)
+                [pg_dump, "--format=custom", "--no-owner", f"--snapshot={snapshot}",
+                 f"--file={dest}", self.url],
+                capture_output=True,
+                text=True,
+            )  # fmt: skip
+            if done.returncode:
+                raise OSError(f"pg_dump failed: {done.stderr.strip()[:500]}")
+        return result
 
     # Schema, for the migrations.
     def has_table(self, name: str) -> bool:

@@ -102,6 +102,9 @@ class Database(sqlite_utils.Database):
                 )
         return rows
 
+    def follow_ids(self, table: str, column: str) -> None:
+        pass  # an integer primary key always continues after the largest
+
     def backup(self, dest: str) -> None:
         """A consistent copy into the empty or missing file ``dest`` (``VACUUM INTO``).
 
