@@ -385,6 +385,12 @@ KEYS: dict[str, Key] = {
         _float(0.05, 3600),
         "How often the deliverer looks for due items when it is not woken by a new one.",
     ),
+    "OUTBOX_LEASE_SECONDS": Key(
+        120,
+        _int(5, 3600, "seconds"),
+        "How long a deliverer holds the items it is sending; a crashed deliverer's items"
+        " go to another after this.",
+    ),
     "UPSTREAM_CONNECT_TIMEOUT": Key(3.05, _float(0.1, 60), "Connect timeout upstream."),
     "UPSTREAM_READ_TIMEOUT": Key(10.0, _float(0.1, 300), "Read timeout upstream."),
     "ADMIN_IDLE_MINUTES": Key(

@@ -77,7 +77,9 @@ def deliver_target(
     if not sender.configured(app):
         return
     while True:
-        items = outbox.claim(db, target.name, sender.batch, owner, now)
+        items = outbox.claim(
+            db, target.name, sender.batch, owner, now, app.config["OUTBOX_LEASE_SECONDS"]
+        )
         if not items:
             return
         try:

@@ -55,9 +55,16 @@ def enqueue(db: Storage, target: str, consent_id: str, payloads: Sequence[str], 
         )
 
 
-def claim(db: Storage, target: str, limit: int, owner: str, now: float) -> list[Item]:
-    """Lease up to ``limit`` due pending rows of ``target`` to ``owner``."""
-    return [Item(*r) for r in db.claim(target, limit, owner, now, LEASE_SECONDS)]
+def claim(
+    db: Storage,
+    target: str,
+    limit: int,
+    owner: str,
+    now: float,
+    lease: float = LEASE_SECONDS,
+) -> list[Item]:
+    """Lease up to ``limit`` due pending rows of ``target`` to ``owner`` for ``lease`` seconds."""
+    return [Item(*r) for r in db.claim(target, limit, owner, now, lease)]
 
 
 def delivered(db: Storage, items: Sequence[Item], owner: str, now: float, day: str) -> int:
