@@ -42,7 +42,9 @@ def free_port() -> int:
 
 
 class Cluster:
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        """``durable``: PostgreSQL's own defaults (fsync, synchronous commit), for benchmarks."""
+        self.durable = durable
         bin_ = bindir()
         if bin_ is None:
             raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
@@ -81,15 +83,7 @@ class Cluster:
             "--encoding=UTF8",
             "--no-sync",
         )  # fmt: skip
-        options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root}"
-            " -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
-            " -c max_connections=300 -c shared_buffers=64MB"
-        )
-        self._run(
-            str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"),
-            "-o", options, "-w", "-t", "60", "start",
-        )  # fmt: skip
+        self.start_again()
         return self
 
     def stop(self, mode: str = "fast") -> None:
@@ -97,15 +91,13 @@ class Cluster:
             str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop", check=False
         )  # fmt: skip
 
-    def restart(self) -> None:
-        self.start_again()
-
     def start_again(self) -> None:
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root}"
-            " -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
             " -c max_connections=300 -c shared_buffers=64MB"
         )
+        if not self.durable:
+            options += " -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
         self._run(
             str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"),
             "-o", options, "-w", "-t", "60", "start",
