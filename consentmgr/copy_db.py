@@ -11,14 +11,12 @@ target, and the result is verified like ``verify-log``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from flask import Flask
 
 from . import migrations
-from .db import POSTGRES_SCHEMES
 from .proof import checkpoints
-from .storage import Storage
+from .storage import Storage, open_storage
 
 #: Every table with data, parents first; (table, its generated id column or None).
 TABLES: tuple[tuple[str, str | None], ...] = (
@@ -46,13 +44,7 @@ class CopyError(Exception):
 
 def open_target(target: str, *, timeout: float = 5.0) -> Storage:
     """A connection to a SQLite file or a PostgreSQL URL."""
-    if target.startswith(POSTGRES_SCHEMES):
-        from .storage import postgres
-
-        return postgres.connect(target, 4, timeout)
-    from .storage.sqlite import connect
-
-    return connect(Path(target))
+    return open_storage(target, pool_size=4, timeout=timeout)
 
 
 def has_data(db: Storage) -> list[str]:

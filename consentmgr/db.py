@@ -26,20 +26,20 @@ from pathlib import Path
 
 from flask import Flask, current_app, g
 
-from .storage.base import Storage, Unavailable
-from .storage.sqlite import BUSY_TIMEOUT_MS, Database, connect
+from .storage import open_storage
+from .storage.base import POSTGRES_SCHEMES, Storage, Unavailable
+from .storage.sqlite import BUSY_TIMEOUT_MS, Database, GroupFlusher, connect
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
     "Database",
+    "GroupFlusher",
     "Unavailable",
     "connect",
     "get_db",
     "immediate",
     "open_for",
 ]
-
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 def database_url(config) -> str | None:
@@ -57,14 +57,12 @@ def database_path(app: Flask) -> Path:
 
 def open_for(app: Flask) -> Storage:
     """A connection of the configured backend; ``close()`` it when done."""
-    url = database_url(app.config)
-    if url:
-        from .storage import postgres  # psycopg is needed only on PostgreSQL
-
-        return postgres.connect(
-            url, app.config["DATABASE_POOL_SIZE"], app.config["DATABASE_TIMEOUT_SECONDS"]
-        )
-    return connect(database_path(app), app.config["SQLITE_SYNCHRONOUS"])
+    return open_storage(
+        database_url(app.config) or str(database_path(app)),
+        synchronous=app.config["SQLITE_SYNCHRONOUS"],
+        pool_size=app.config["DATABASE_POOL_SIZE"],
+        timeout=app.config["DATABASE_TIMEOUT_SECONDS"],
+    )
 
 
 def get_db() -> Storage:
@@ -93,64 +91,6 @@ def flush_if_durable(db: Storage) -> None:
     flush = getattr(db, "flush_if_durable", None)
     if flush is not None:
         flush()
-
-
-class GroupFlusher:
-    """Puts committed hits on disk within a window, one ``fdatasync`` for all of them.
-
-    The first :meth:`request` after a flush starts the window; commits during
-    it ride along. The thread is this process's own (it is started again after
-    a fork) and keeps a connection used only for flushing.
-    """
-
-    def __init__(self, path: Path, window_seconds: float) -> None:
-        self.path = path
-        self.window = window_seconds
-        self.cond = threading.Condition()
-        self.pending = False
-        self.stopping = threading.Event()
-        self.thread: threading.Thread | None = None
-        self.pid = -1
-        self.db: Database | None = None
-
-    @property
-    def flushes(self) -> int:
-        return self.db.flushes if self.db else 0
-
-    def request(self) -> None:
-        with self.cond:
-            if self.thread is None or self.pid != os.getpid() or not self.thread.is_alive():
-                self.pid, self.db = os.getpid(), None
-                self.thread = threading.Thread(
-                    target=self._run, name="consentmgr-flusher", daemon=True
-                )
-                self.thread.start()
-            if not self.pending:
-                self.pending = True
-                self.cond.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self.cond:
-                while not self.pending:
-                    self.cond.wait()
-            self.stopping.wait(self.window)
-            self.flush()
-
-    def flush(self) -> None:
-        """Flush now whatever is pending (the thread after its window, and at exit)."""
-        with self.cond:
-            if not self.pending:
-                return
-            self.pending = False  # a commit from here on asks for the next flush
-            if self.db is None:
-                self.db = connect(self.path)
-        self.db.flush()  # outside the lock: hits are not held up by the disk
-
-    def stop(self) -> None:
-        self.stopping.set()
-        if self.pid == os.getpid():
-            self.flush()
 
 
 def flush_soon(app: Flask, db: Storage) -> None:

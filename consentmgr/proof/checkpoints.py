@@ -108,15 +108,20 @@ def all_checkpoints(db: Storage) -> list[Checkpoint]:
 
 def anchor(app: Flask, db: Storage, seq: int, chain_hash: str, now: datetime) -> Checkpoint:
     """Sign and store the head ``(seq, chain_hash)``; an existing checkpoint at seq is kept."""
+    with db.transaction():
+        return _store(app, db, seq, chain_hash, now)
+
+
+def _store(app: Flask, db: Storage, seq: int, chain_hash: str, now: datetime) -> Checkpoint:
+    """``anchor`` inside the caller's transaction."""
     ts = now.isoformat(timespec="seconds")
     checkpoint = Checkpoint(seq, chain_hash, ts, sign(app, seq, chain_hash, ts))
-    with db.transaction():
-        db.execute(
-            "insert into checkpoints (seq, chain_hash, ts, signed) values (?, ?, ?, ?)"
-            " on conflict (seq) do nothing",
-            [seq, chain_hash, ts, checkpoint.signed],
-        )
-        return _first(db, "select * from checkpoints where seq = ?", [seq])
+    db.execute(
+        "insert into checkpoints (seq, chain_hash, ts, signed) values (?, ?, ?, ?)"
+        " on conflict (seq) do nothing",
+        [seq, chain_hash, ts, checkpoint.signed],
+    )
+    return _first(db, "select * from checkpoints where seq = ?", [seq])
 
 
 def head(db: Storage) -> tuple[int, str] | None:
@@ -148,17 +153,20 @@ def ensure_recent(
     """Checkpoint the head if decisions were logged after a checkpoint older than ``max_age``.
 
     The background thread calls this regularly, so on a quiet site no
-    decision stays unanchored much longer than a day.
+    decision stays unanchored much longer than a day. Every server's thread
+    does; the check and the signing are one step under a named lock, so one
+    checkpoint is made per interval, not one per server.
     """
-    current = head(db)
-    if current is None:
-        return None
-    last = latest(db)
-    if last is not None and last.seq >= current[0]:
-        return None
-    if last is not None and now - datetime.fromisoformat(last.ts) < max_age:
-        return None
-    return anchor(app, db, current[0], current[1], now)
+    with db.transaction(lock="checkpoints"):
+        current = head(db)
+        if current is None:
+            return None
+        last = latest(db)
+        if last is not None and last.seq >= current[0]:
+            return None
+        if last is not None and now - datetime.fromisoformat(last.ts) < max_age:
+            return None
+        return _store(app, db, current[0], current[1], now)
 
 
 @dataclass(frozen=True)

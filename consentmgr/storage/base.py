@@ -15,6 +15,8 @@ import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
 
 class Unavailable(Exception):
     """The database cannot be reached now; the request may be tried again later."""

@@ -28,6 +28,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -199,3 +200,61 @@ def connect(path: str | Path, synchronous: str = "FULL") -> Database:
     db.execute("PRAGMA synchronous = NORMAL")
     db.execute("PRAGMA foreign_keys = ON")
     return db
+
+
+class GroupFlusher:
+    """Puts committed hits on disk within a window, one ``fdatasync`` for all of them.
+
+    The first :meth:`request` after a flush starts the window; commits during
+    it ride along. The thread is this process's own (it is started again after
+    a fork) and keeps a connection used only for flushing.
+    """
+
+    def __init__(self, path: Path, window_seconds: float) -> None:
+        self.path = path
+        self.window = window_seconds
+        self.cond = threading.Condition()
+        self.pending = False
+        self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.pid = -1
+        self.db: Database | None = None
+
+    @property
+    def flushes(self) -> int:
+        return self.db.flushes if self.db else 0
+
+    def request(self) -> None:
+        with self.cond:
+            if self.thread is None or self.pid != os.getpid() or not self.thread.is_alive():
+                self.pid, self.db = os.getpid(), None
+                self.thread = threading.Thread(
+                    target=self._run, name="consentmgr-flusher", daemon=True
+                )
+                self.thread.start()
+            if not self.pending:
+                self.pending = True
+                self.cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self.cond:
+                while not self.pending:
+                    self.cond.wait()
+            self.stopping.wait(self.window)
+            self.flush()
+
+    def flush(self) -> None:
+        """Flush now whatever is pending (the thread after its window, and at exit)."""
+        with self.cond:
+            if not self.pending:
+                return
+            self.pending = False  # a commit from here on asks for the next flush
+            if self.db is None:
+                self.db = connect(self.path)
+        self.db.flush()  # outside the lock: hits are not held up by the disk
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.pid == os.getpid():
+            self.flush()
