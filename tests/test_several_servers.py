@@ -134,10 +134,10 @@ def wait_delivered(matomo, names, timeout=90):
 
 
 def wait_healthy(ports, timeout):
-    """Seconds until every server's /health answers 200."""
+    """Seconds until every server's /health answers 200 ten times in a row (every worker)."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
-        if all(request(p, "GET", "/health")[0] == 200 for p in ports):
+        if all(request(p, "GET", "/health")[0] == 200 for p in ports for _ in range(10)):
             break
         time.sleep(0.2)
     return time.monotonic() - start

@@ -97,6 +97,10 @@ def pool_for(url: str, size: int = 10, timeout: float = 5.0) -> psycopg_pool.Con
                 min_size=0,
                 max_size=size,
                 timeout=timeout,
+                # Give up a failing connection attempt soon (the next request starts a new
+                # one) instead of backing off for minutes: the service is back within
+                # seconds of the database.
+                reconnect_timeout=max(2.0, timeout),
                 kwargs={"autocommit": True, "connect_timeout": max(1, round(timeout))},
                 configure=_configure,
                 check=psycopg_pool.ConnectionPool.check_connection,
