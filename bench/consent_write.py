@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from harness import consentmgr_instance, gunicorn, load, table
+from harness import consentmgr_instance, gunicorn, load, postgres, table
 
 BODY = json.dumps(
     {
@@ -41,23 +41,34 @@ def main() -> None:
                 load(base + "/api/consent", "POST", BODY, HEADERS, args.seconds, args.connections),
             )
         )
-    for sync in ("FULL", "NORMAL"):
-        with (
-            consentmgr_instance(
-                # All load comes from one address: a limit it never reaches (the check still runs).
-                SQLITE_SYNCHRONOUS=sync,
-                RATE_LIMIT_DECISIONS="1000000/second",
-            ) as env,
-            gunicorn("consentmgr:create_app()", env) as base,
-        ):
-            rows.append(
-                (
-                    f"consentmgr (synchronous={sync})",
-                    load(
-                        base + "/api/consent", "POST", BODY, HEADERS, args.seconds, args.connections
-                    ),
+    with postgres() as new_database:
+        setups = [
+            ("consentmgr (SQLite, synchronous=FULL)", {"SQLITE_SYNCHRONOUS": "FULL"}),
+            ("consentmgr (SQLite, synchronous=NORMAL)", {"SQLITE_SYNCHRONOUS": "NORMAL"}),
+            ("consentmgr (PostgreSQL, local)", {"DATABASE": new_database()}),
+        ]
+        for name, settings in setups:
+            with (
+                consentmgr_instance(
+                    # All load comes from one address: a limit it never reaches (it still runs).
+                    RATE_LIMIT_DECISIONS="1000000/second",
+                    **settings,
+                ) as env,
+                gunicorn("consentmgr:create_app()", env) as base,
+            ):
+                rows.append(
+                    (
+                        name,
+                        load(
+                            base + "/api/consent",
+                            "POST",
+                            BODY,
+                            HEADERS,
+                            args.seconds,
+                            args.connections,
+                        ),
+                    )
                 )
-            )
     print(
         f"POST /api/consent, gunicorn 2 workers, {args.connections} connections, "
         f"{args.seconds:.0f}s each, load from {rows[0][1]['tool']}"

@@ -14,6 +14,9 @@ request after 200 ms, like a distant or busy Matomo.
   defaults (hits flushed in groups within ``HIT_FLUSH_MS``). A run with
   ``HIT_FLUSH_MS = 0`` shows what an fdatasync per hit costs, and one with
   ``SQLITE_SYNCHRONOUS = "NORMAL"`` a server that never flushes.
+- consentmgr, off, PostgreSQL: the same path on a PostgreSQL database on
+  this machine (a throwaway cluster with its durable defaults), hits
+  committed with ``synchronous_commit = off``.
 - consentmgr, deliverer on: the same while the background deliverer in the
   workers sends bulk requests to the slow upstream.
 - synchronous pass-through proxy: the design the outbox replaces, a Flask
@@ -40,13 +43,14 @@ import os
 import sqlite3
 import threading
 import time
+import tomllib
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from pathlib import Path
 
-from harness import consentmgr_instance, gunicorn, load, table
+from harness import consentmgr_instance, gunicorn, load, postgres, table
 
 WORKERS = 2
 UPSTREAM_DELAY = 0.2
@@ -125,8 +129,15 @@ def consent_cookie(base: str) -> str:
 
 
 def outbox_counts(env: dict[str, str]) -> dict[str, int]:
-    path = Path(env["CONSENTMGR_INSTANCE"]) / "consentmgr.sqlite"
-    db = sqlite3.connect(path, timeout=30)
+    folder = Path(env["CONSENTMGR_INSTANCE"])
+    database = tomllib.loads((folder / "config.toml").read_text()).get("DATABASE", "")
+    if database.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(database) as conn:
+            rows = conn.execute("select status, count(*) from outbox group by status").fetchall()
+        return dict(rows)
+    db = sqlite3.connect(folder / "consentmgr.sqlite", timeout=30)
     try:
         return dict(db.execute("select status, count(*) from outbox group by status").fetchall())
     finally:
@@ -175,6 +186,8 @@ def main() -> None:
     loads = [("throughput", args.connections), ("latency", WORKERS)]
 
     matomo = SlowMatomo()
+    stack = contextlib.ExitStack()
+    new_database = stack.enter_context(postgres())
     servers = [
         ("bare Flask hello", lambda: plain_server("hello_app:app")),
         (
@@ -192,6 +205,12 @@ def main() -> None:
             ),
         ),
     ]
+    servers.append(
+        (
+            "consentmgr, off, PostgreSQL",
+            lambda: consentmgr_server(matomo, DELIVER_IN_BACKGROUND=False, DATABASE=new_database()),
+        )
+    )
     if not args.no_background:
         servers.append(
             (
@@ -229,6 +248,7 @@ def main() -> None:
                 )
     finally:
         matomo.close()
+        stack.close()
 
     tool = results["throughput"][0][1]["tool"]
     print(

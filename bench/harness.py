@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,6 +67,24 @@ def gunicorn(app: str, env: dict[str, str] | None = None, workers: int = 2) -> I
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[Callable[[], str]]:
+    """A throwaway PostgreSQL cluster on this machine with its durable defaults.
+
+    Yields a function that makes a new empty database and returns its URL.
+    Needs Debian's ``postgresql`` (``./dev test`` installs it).
+    """
+    sys.path.insert(0, str(ROOT / "tests"))
+    from postgres_support import Cluster
+
+    cluster = Cluster(durable=True).start()
+    made = iter(range(1, 1000))
+    try:
+        yield lambda: cluster.create_database(f"bench{next(made)}")
+    finally:
+        cluster.destroy()
 
 
 @contextlib.contextmanager

@@ -301,6 +301,35 @@ def outbox_retry_command(ids: tuple[int, ...]) -> None:
     click.echo(f"re-queued {plural(n, 'dead item')}" if n else "no dead items to re-queue")
 
 
+@click.command("copy-db")
+@click.argument("source")
+@click.argument("dest")
+@with_appcontext
+def copy_db_command(source: str, dest: str) -> None:
+    """Copy the whole installation into an empty database.
+
+    SOURCE and DEST are each a SQLite file or a postgresql:// URL. The target
+    gets the current schema and must hold no data; the consent log is verified
+    there afterwards, with this installation's SECRET_KEY.
+    """
+    from . import copy_db
+
+    app = current_app._get_current_object()  # noqa: SLF001
+    src, dst = copy_db.open_target(source), copy_db.open_target(dest)
+    try:
+        verdict = copy_db.copy(
+            app, src, dst, lambda table, n: click.echo(f"{table}: {plural(n, 'row')}")
+        )
+    except copy_db.CopyError as e:
+        raise click.ClickException(str(e)) from None
+    finally:
+        src.close()
+        dst.close()
+    if not verdict.ok:
+        raise click.ClickException(f"the copy's consent log does not verify: {verdict.reason}")
+    click.echo(f"ok: {plural(verdict.count, 'decision')} copied and verified")
+
+
 COMMANDS = (
     init_command,
     run_command,
@@ -309,6 +338,7 @@ COMMANDS = (
     migrate_command,
     verify_log_command,
     backup_command,
+    copy_db_command,
     outbox_command,
     *admin_cli.COMMANDS,
     *privacy_cli.COMMANDS,

@@ -240,8 +240,24 @@ KEYS: dict[str, Key] = {
     ),
     "DATABASE": Key(
         "consentmgr.sqlite",
-        _text("a path (relative paths are inside the instance folder)"),
-        "SQLite file with the consent log, policies and outbox.",
+        _text("a path (relative paths are inside the instance folder) or a postgresql:// URL"),
+        "SQLite file with the consent log, policies and outbox; or a postgresql:// URL"
+        " (postgresql://user@host/db) for several app servers on one database.",
+    ),
+    "DATABASE_URL": Key(
+        None,
+        _opt_text("a postgresql:// URL"),
+        "PostgreSQL database (postgresql://user@host/db); when set it takes the place of DATABASE.",
+    ),
+    "DATABASE_POOL_SIZE": Key(
+        10,
+        _int(1, 1000, "connections"),
+        "PostgreSQL: connections each app process keeps at most.",
+    ),
+    "DATABASE_TIMEOUT_SECONDS": Key(
+        5.0,
+        _float(0.5, 60),
+        "PostgreSQL: how long a request waits for a connection before it is answered 503.",
     ),
     "SITE_ORIGINS": Key(
         [], ORIGINS, "Origins allowed to post decisions, besides this service's own origin."
@@ -368,6 +384,12 @@ KEYS: dict[str, Key] = {
         2.0,
         _float(0.05, 3600),
         "How often the deliverer looks for due items when it is not woken by a new one.",
+    ),
+    "OUTBOX_LEASE_SECONDS": Key(
+        120,
+        _int(5, 3600, "seconds"),
+        "How long a deliverer holds the items it is sending; a crashed deliverer's items"
+        " go to another after this.",
     ),
     "UPSTREAM_CONNECT_TIMEOUT": Key(3.05, _float(0.1, 60), "Connect timeout upstream."),
     "UPSTREAM_READ_TIMEOUT": Key(10.0, _float(0.1, 300), "Read timeout upstream."),

@@ -8,16 +8,16 @@ The tables are documented in ``docs/schema.md``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import sqlite_utils
-
-from .db import immediate
+from .storage import Storage
 
 
-def m001_consent_core(db: sqlite_utils.Database) -> None:
-    db["policies"].create(
+def m001_consent_core(db: Storage) -> None:
+    db.add_table(
+        "policies",
         {
             "digest": str,
             "version": str,
@@ -27,9 +27,10 @@ def m001_consent_core(db: sqlite_utils.Database) -> None:
         },
         pk="digest",
     )
-    db["policies"].create_index(["version", "revision"], unique=True)
+    db.add_index("policies", ["version", "revision"], unique=True)
 
-    db["decisions"].create(
+    db.add_table(
+        "decisions",
         {
             "seq": int,
             "consent_id": str,
@@ -50,10 +51,11 @@ def m001_consent_core(db: sqlite_utils.Database) -> None:
         pk="seq",
         not_null={"ts", "version", "revision", "choices", "method", "lang", "chain_hash"},
     )
-    db["decisions"].create_index(["consent_id"])
-    db["decisions"].create_index(["ts"])
+    db.add_index("decisions", ["consent_id"])
+    db.add_index("decisions", ["ts"])
 
-    db["daily_consent"].create(
+    db.add_table(
+        "daily_consent",
         {
             "day": str,
             "version": str,
@@ -65,15 +67,17 @@ def m001_consent_core(db: sqlite_utils.Database) -> None:
         },
         pk=("day", "version", "lang", "method", "category", "granted"),
     )
-    db["daily_decisions"].create(
+    db.add_table(
+        "daily_decisions",
         {"day": str, "version": str, "lang": str, "method": str, "count": int},
         pk=("day", "version", "lang", "method"),
     )
-    db["daily_pages"].create({"day": str, "page": str, "count": int}, pk=("day", "page"))
+    db.add_table("daily_pages", {"day": str, "page": str, "count": int}, pk=("day", "page"))
 
 
-def m002_gateway(db: sqlite_utils.Database) -> None:
-    db["outbox"].create(
+def m002_gateway(db: Storage) -> None:
+    db.add_table(
+        "outbox",
         {
             "id": int,
             "target": str,
@@ -92,34 +96,40 @@ def m002_gateway(db: sqlite_utils.Database) -> None:
         not_null={"target", "payload", "created", "status", "attempts", "next_attempt"},
         defaults={"status": "pending", "attempts": 0},
     )
-    db["outbox"].create_index(["status", "target", "next_attempt"])
-    db["outbox"].create_index(["consent_id"])
-    db["gateway_daily"].create(
+    db.add_index("outbox", ["status", "target", "next_attempt"])
+    db.add_index("outbox", ["consent_id"])
+    db.add_table(
+        "gateway_daily",
         {"day": str, "target": str, "category": str, "outcome": str, "count": int},
         pk=("day", "target", "category", "outcome"),
     )
 
 
-def m003_admin(db: sqlite_utils.Database) -> None:
-    db["admins"].create({"username": str, "password_hash": str, "created": str}, pk="username")
-    db["audit"].create(
+def m003_admin(db: Storage) -> None:
+    db.add_table("admins", {"username": str, "password_hash": str, "created": str}, pk="username")
+    db.add_table(
+        "audit",
         {"id": int, "ts": str, "username": str, "action": str, "detail": str, "client": str},
         pk="id",
         not_null={"ts", "action"},
     )
-    db["audit"].create_index(["ts"])
-    db["login_failures"].create({"id": int, "key": str, "ts": float}, pk="id")
-    db["login_failures"].create_index(["key", "ts"])
+    db.add_index("audit", ["ts"])
+    db.add_table("login_failures", {"id": int, "key": str, "ts": float}, pk="id")
+    db.add_index("login_failures", ["key", "ts"])
 
 
-def m004_checkpoints(db: sqlite_utils.Database) -> None:
-    db["checkpoints"].create(
-        {"seq": int, "chain_hash": str, "ts": str, "signed": str}, pk="seq", not_null={"signed"}
+def m004_checkpoints(db: Storage) -> None:
+    db.add_table(
+        "checkpoints",
+        {"seq": int, "chain_hash": str, "ts": str, "signed": str},
+        pk="seq",
+        not_null={"signed"},
     )
 
 
-def m005_admin_sessions(db: sqlite_utils.Database) -> None:
-    db["admin_sessions"].create(
+def m005_admin_sessions(db: Storage) -> None:
+    db.add_table(
+        "admin_sessions",
         {
             "token_hash": str,
             "username": str,
@@ -130,8 +140,9 @@ def m005_admin_sessions(db: sqlite_utils.Database) -> None:
         pk="token_hash",
         not_null={"username", "created", "last_seen"},
     )
-    db["admin_sessions"].create_index(["username"])
-    db["forwarding_check"].create(
+    db.add_index("admin_sessions", ["username"])
+    db.add_table(
+        "forwarding_check",
         {
             "id": int,
             "checked_until": float,
@@ -141,20 +152,22 @@ def m005_admin_sessions(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["outbox"].create_index(["status", "finished"])
-    db["forwarding_check"].insert(
-        {"id": 1, "checked_until": 0.0, "checked": 0, "without_consent": 0, "unknown": 0}
+    db.add_index("outbox", ["status", "finished"])
+    db.execute(
+        "insert into forwarding_check (id, checked_until, checked, without_consent, unknown)"
+        " values (1, 0.0, 0, 0, 0)"
     )
 
 
-def m006_retention_index(db: sqlite_utils.Database) -> None:
+def m006_retention_index(db: Storage) -> None:
     # Retention looks for rows past their time whose details are not yet blanked;
     # indexing only those keeps each purge small however long the log grows.
     db.execute("create index decisions_unerased_ts on decisions (ts) where erased_at is null")
 
 
-def m007_scans(db: sqlite_utils.Database) -> None:
-    db["scans"].create(
+def m007_scans(db: Storage) -> None:
+    db.add_table(
+        "scans",
         {
             "id": int,
             "started": str,
@@ -171,10 +184,25 @@ def m007_scans(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"started", "url", "origin", "findings", "finding_keys", "report"},
     )
-    db["scans"].create_index(["origin", "id"])
+    db.add_index("scans", ["origin", "id"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+def m008_decision_query_columns(db: Storage) -> None:
+    # The forwarding check compares a decision's time with an outbox item's and
+    # asks whether a category was granted; plain columns let it do that in SQL
+    # every backend speaks, instead of one engine's date and JSON functions.
+    from .consent.log import epoch, granted
+
+    db.execute("alter table decisions add column ts_epoch double precision")
+    db.execute("alter table decisions add column granted text")
+    rows = db.execute("select seq, ts, choices from decisions").fetchall()
+    db.executemany(
+        "update decisions set ts_epoch = ?, granted = ? where seq = ?",
+        [(epoch(ts), granted(json.loads(choices)), seq) for seq, ts, choices in rows],
+    )
+
+
+MIGRATIONS: list[Callable[[Storage], None]] = [
     m001_consent_core,
     m002_gateway,
     m003_admin,
@@ -182,31 +210,34 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m005_admin_sessions,
     m006_retention_index,
     m007_scans,
+    m008_decision_query_columns,
 ]
 
 
-def pending(db: sqlite_utils.Database) -> list[int]:
-    if not db["migrations"].exists():
+def pending(db: Storage) -> list[int]:
+    if not db.has_table("migrations"):
         return list(range(1, len(MIGRATIONS) + 1))
-    done = {row["id"] for row in db["migrations"].rows}
+    done = {row[0] for row in db.execute("select id from migrations")}
     return [n for n in range(1, len(MIGRATIONS) + 1) if n not in done]
 
 
-def migrate(db: sqlite_utils.Database) -> list[str]:
+def migrate(db: Storage) -> list[str]:
     """Apply every pending migration in one transaction; return their names.
 
-    Several gunicorn workers start at once; the immediate transaction makes the
-    first one migrate and the others find nothing left to do.
+    Several gunicorn workers, or several servers, start at once; the transaction's
+    lock (SQLite's one writer, PostgreSQL's advisory lock) makes the first one
+    migrate and the others find nothing left to do.
     """
     applied = []
-    with immediate(db):
-        if not db["migrations"].exists():
-            db["migrations"].create({"id": int, "name": str, "applied_at": str}, pk="id")
+    with db.transaction(lock="migrations"):
+        if not db.has_table("migrations"):
+            db.add_table("migrations", {"id": int, "name": str, "applied_at": str}, pk="id")
         for number in pending(db):
             fn = MIGRATIONS[number - 1]
             fn(db)
-            db["migrations"].insert(
-                {"id": number, "name": fn.__name__, "applied_at": datetime.now(UTC).isoformat()}
+            db.execute(
+                "insert into migrations (id, name, applied_at) values (?, ?, ?)",
+                [number, fn.__name__, datetime.now(UTC).isoformat()],
             )
             applied.append(fn.__name__)
     return applied

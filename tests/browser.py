@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import open_db
 from playwright.sync_api import expect
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from consentmgr import create_app
-from consentmgr.db import connect
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -45,7 +45,7 @@ class LiveServer:
 
     def rows(self, table: str = "decisions") -> list[dict[str, Any]]:
         """Rows as they are in the SQLite file, read through a separate connection."""
-        db = connect(self.app.config["DATABASE"])
+        db = open_db(self.app.config)
         try:
             return list(db[table].rows_where(order_by="rowid"))
         finally:

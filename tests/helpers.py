@@ -26,7 +26,7 @@ def make_config(tmp_path, **overrides):
     return {
         "TESTING": True,
         "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
-        "DATABASE": str(tmp_path / "consent.sqlite"),
+        "DATABASE": database_setting(tmp_path / "consent.sqlite"),
         "SITE_ORIGINS": [SITE],
         "COOKIE_SECURE": False,
         "DELIVER_IN_BACKGROUND": False,
@@ -48,6 +48,34 @@ def post_decision(
         headers=headers,
         environ_base={"REMOTE_ADDR": remote_addr},
     )
+
+
+def on_postgres() -> bool:
+    """Whether this run of the suite stores on PostgreSQL (CONSENTMGR_TEST_BACKEND)."""
+    import postgres_support
+
+    return postgres_support.CURRENT is not None
+
+
+def database_setting(path):
+    """``DATABASE`` for a test: the SQLite file ``path``, or on PostgreSQL a database of its own."""
+    import postgres_support
+
+    if postgres_support.CURRENT is None:
+        return str(path)
+    return postgres_support.database_for(str(path))
+
+
+def open_db(config):
+    """A connection to the database of an app's config (``app.config`` or a config dict)."""
+    from consentmgr.db import connect, database_url
+
+    url = database_url(config)
+    if url:
+        import postgres_support
+
+        return postgres_support.test_storage(url)
+    return connect(config["DATABASE"])
 
 
 def count(db, table="decisions"):

@@ -26,6 +26,7 @@ def db(path):
     db.close()
 
 
+@pytest.mark.sqlite_only
 def test_durable_follows_the_setting(tmp_path):
     full = connect(tmp_path / "full.sqlite", "FULL")
     normal = connect(tmp_path / "normal.sqlite", "NORMAL")
@@ -39,6 +40,7 @@ def test_durable_follows_the_setting(tmp_path):
         normal.close()
 
 
+@pytest.mark.sqlite_only
 def test_immediate_commits_and_flushes_the_wal(db, path):
     with immediate(db):
         db.execute("insert into t values (1)")
@@ -48,6 +50,7 @@ def test_immediate_commits_and_flushes_the_wal(db, path):
     other.close()
 
 
+@pytest.mark.sqlite_only
 def test_flush_survives_leaving_wal_mode(db, path):
     db.execute("PRAGMA journal_mode = DELETE")
     assert not path.with_name("db.sqlite-wal").exists()
@@ -56,6 +59,7 @@ def test_flush_survives_leaving_wal_mode(db, path):
     assert db.execute("select n from t").fetchall() == [(2,)]
 
 
+@pytest.mark.sqlite_only
 def test_failed_transaction_rolls_back_and_releases_the_lock(db, path):
     with pytest.raises(RuntimeError), immediate(db):
         db.execute("insert into t values (1)")
@@ -100,6 +104,7 @@ def _open_and_write(path, barrier, results):
         results.put(repr(e))
 
 
+@pytest.mark.sqlite_only
 def test_workers_starting_together_on_a_new_database(tmp_path):
     """Several processes opening a new file at once all get in: none sees "database is locked"."""
     ctx = multiprocessing.get_context("fork")

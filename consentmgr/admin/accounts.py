@@ -12,10 +12,9 @@ import secrets
 from datetime import datetime
 from functools import lru_cache
 
-import sqlite_utils
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..db import immediate
+from ..storage import Storage
 
 USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
@@ -42,13 +41,11 @@ def check_password(password: str, min_length: int) -> None:
         raise AdminError("password must not start or end with spaces")
 
 
-def create(
-    db: sqlite_utils.Database, username: str, password: str, min_length: int, now: datetime
-) -> None:
+def create(db: Storage, username: str, password: str, min_length: int, now: datetime) -> None:
     """Add an admin; refuses an existing username or a password shorter than ``min_length``."""
     check_username(username)
     check_password(password, min_length)
-    with immediate(db):
+    with db.transaction():
         if exists(db, username):
             raise AdminError(f"admin {username!r} already exists")
         db.execute(
@@ -57,18 +54,18 @@ def create(
         )
 
 
-def delete(db: sqlite_utils.Database, username: str) -> bool:
+def delete(db: Storage, username: str) -> bool:
     """Remove an admin and end every session of theirs; False if there was none."""
-    with immediate(db):
+    with db.transaction():
         db.execute("delete from admin_sessions where username = ?", [username])
         return db.execute("delete from admins where username = ?", [username]).rowcount > 0
 
 
-def exists(db: sqlite_utils.Database, username: str) -> bool:
+def exists(db: Storage, username: str) -> bool:
     return db.execute("select 1 from admins where username = ?", [username]).fetchone() is not None
 
 
-def listing(db: sqlite_utils.Database) -> list[dict]:
+def listing(db: Storage) -> list[dict]:
     return [
         {"username": u, "created": c}
         for u, c in db.execute("select username, created from admins order by username")
@@ -80,7 +77,7 @@ def _dummy_hash() -> str:
     return generate_password_hash(secrets.token_urlsafe(16))
 
 
-def authenticate(db: sqlite_utils.Database, username: str, password: str) -> bool:
+def authenticate(db: Storage, username: str, password: str) -> bool:
     """True only for a known admin with the right password; same work either way."""
     row = db.execute("select password_hash from admins where username = ?", [username]).fetchone()
     if row is None:

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import sqlite_utils
-
 from ..consent.visitor import ip_prefix
-from ..db import flush_if_durable, immediate
+from ..db import flush_if_durable
+from ..storage import Storage
 
 # Usernames are 1 to 64 characters; whatever a sign-in form carried is cut to that.
 MAX_USERNAME = 64
@@ -33,7 +32,7 @@ ACTIONS = (
 
 
 def append(
-    db: sqlite_utils.Database,
+    db: Storage,
     action: str,
     username: str | None,
     address: str | None,
@@ -55,9 +54,7 @@ def append(
     flush_if_durable(db)
 
 
-def count_throttled(
-    db: sqlite_utils.Database, username: str, address: str | None, since: datetime
-) -> None:
+def count_throttled(db: Storage, username: str, address: str | None, since: datetime) -> None:
     """A sign-in refused by throttling: counted, not stored one entry per attempt.
 
     The attempts of one (username, network) since ``since`` (the start of the
@@ -67,10 +64,12 @@ def count_throttled(
     """
     name, client = username[:MAX_USERNAME] or None, ip_prefix(address) or None
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    with immediate(db):
+    # Read, then write: the lock keeps two servers from both starting an entry.
+    with db.transaction(lock="audit_throttled"):
         row = db.execute(
             "select id, detail from audit where action = 'login_throttled' and ts >= ?"
-            " and username is ? and client is ? order by id desc limit 1",
+            " and username is not distinct from ? and client is not distinct from ?"
+            " order by id desc limit 1",
             [since.isoformat(timespec="seconds"), name, client],
         ).fetchone()
         if row is None:
@@ -86,10 +85,10 @@ def count_throttled(
         )
 
 
-def prune(db: sqlite_utils.Database, before: datetime, *, dry_run: bool = False) -> int:
+def prune(db: Storage, before: datetime, *, dry_run: bool = False) -> int:
     """Delete entries older than ``before`` (``AUDIT_KEEP_DAYS``); with dry_run, only count."""
     cutoff = before.isoformat(timespec="seconds")
     if dry_run:
         return db.execute("select count(*) from audit where ts < ?", [cutoff]).fetchone()[0]
-    with immediate(db):
+    with db.transaction():
         return db.execute("delete from audit where ts < ?", [cutoff]).rowcount

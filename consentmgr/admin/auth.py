@@ -62,6 +62,16 @@ def _next_url() -> str:
     return url_for("admin.dashboard")
 
 
+def storable(username: str) -> str:
+    """The typed username as the throttle and the audit log keep it.
+
+    No account name holds a control character or a lone surrogate, and no
+    database stores NUL (PostgreSQL refuses it), so those become "?".
+    """
+    text = "".join(c if c.isprintable() else "?" for c in username)
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _https_url() -> str:
     """This page over https: at PUBLIC_URL when that is https."""
     public = current_app.config["PUBLIC_URL"] or ""
@@ -132,7 +142,7 @@ def login() -> Response:
     if wait is not None:  # nothing is written for these, not even an audit entry
         return _wait_page(form, "Too many sign-in attempts from your network.", wait)
     db, now = get_db(), time.time()
-    username = (form.username.data or "").strip()
+    username = storable((form.username.data or "").strip())
     keys = login_throttle.keys(username, request.remote_addr)
     most = current_app.config["ADMIN_LOGIN_MAX_FAILURES"]
     wait, counted = login_throttle.begin(db, keys, most, _window(), now)

@@ -21,13 +21,10 @@ attempt refused before its password was checked is not counted either.
 
 from __future__ import annotations
 
-import json
 import math
 
-import sqlite_utils
-
 from ..consent.visitor import ip_prefix
-from ..db import immediate
+from ..storage import Storage, marks
 
 
 def keys(username: str, address: str | None) -> list[str]:
@@ -37,7 +34,7 @@ def keys(username: str, address: str | None) -> list[str]:
 
 
 def _retry_after(
-    db: sqlite_utils.Database, keys: list[str], max_failures: int, window: float, now: float
+    db: Storage, keys: list[str], max_failures: int, window: float, now: float
 ) -> int | None:
     wait = 0.0
     for key in keys:
@@ -51,7 +48,7 @@ def _retry_after(
 
 
 def begin(
-    db: sqlite_utils.Database, keys: list[str], max_failures: int, window: float, now: float
+    db: Storage, keys: list[str], max_failures: int, window: float, now: float
 ) -> tuple[int | None, list[int]]:
     """Check and count one attempt at once.
 
@@ -59,32 +56,34 @@ def begin(
     otherwise (None, ids of the rows that count it as a failure until
     :func:`succeeded` or :func:`not_counted` takes them back).
     """
-    with immediate(db):
+    # Check and count under one lock, on every server (see the module's notes).
+    with db.transaction(lock="login_throttle"):
         db.execute("delete from login_failures where ts <= ?", [now - window])
         wait = _retry_after(db, keys, max_failures, window, now)
         if wait is not None:
             return wait, []
         ids = [
-            db.execute("insert into login_failures (key, ts) values (?, ?)", [k, now]).lastrowid
+            db.execute(
+                "insert into login_failures (key, ts) values (?, ?) returning id", [k, now]
+            ).fetchall()[0][0]
             for k in keys
         ]
     return None, ids
 
 
-def not_counted(db: sqlite_utils.Database, ids: list[int]) -> None:
+def not_counted(db: Storage, ids: list[int]) -> None:
     """Take back an attempt's count (it was refused before its password was checked)."""
-    with immediate(db):
-        db.execute(
-            "delete from login_failures where id in (select value from json_each(?))",
-            [json.dumps(ids)],
-        )
+    if not ids:
+        return
+    with db.transaction():
+        db.execute(f"delete from login_failures where id in ({marks(ids)})", ids)  # noqa: S608
 
 
-def succeeded(db: sqlite_utils.Database, keys: list[str], ids: list[int]) -> None:
+def succeeded(db: Storage, keys: list[str], ids: list[int]) -> None:
     """After a successful sign-in: its own count goes, and so do the username's failures
     from this network; the network's other failures still count."""
-    with immediate(db):
+    with db.transaction():
         db.execute(
-            "delete from login_failures where key = ? or id in (select value from json_each(?))",
-            [keys[0], json.dumps(ids)],
+            f"delete from login_failures where key = ? or id in ({marks(ids) or 'null'})",  # noqa: S608
+            [keys[0], *ids],
         )

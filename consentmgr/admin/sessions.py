@@ -14,10 +14,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-import sqlite_utils
-
 from ..consent.visitor import ip_prefix
-from ..db import flush_if_durable, immediate
+from ..db import flush_if_durable
+from ..storage import Storage
 
 MAX_AGE_SECONDS = 12 * 3600
 # last_seen is written at most this often, so browsing does not write on every request.
@@ -28,10 +27,10 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def start(db: sqlite_utils.Database, username: str, address: str | None, now: float) -> str:
+def start(db: Storage, username: str, address: str | None, now: float) -> str:
     """Create a session and return its token (to be put in the signed cookie)."""
     token = secrets.token_urlsafe(32)
-    with immediate(db):
+    with db.transaction():
         db.execute(
             # last_seen never precedes created: a session this old is past its maximum age.
             "delete from admin_sessions where created < ?",
@@ -45,7 +44,7 @@ def start(db: sqlite_utils.Database, username: str, address: str | None, now: fl
     return token
 
 
-def resume(db: sqlite_utils.Database, token: str | None, idle: float, now: float) -> str | None:
+def resume(db: Storage, token: str | None, idle: float, now: float) -> str | None:
     """The admin a live session belongs to, refreshing its idle clock; None if it is over."""
     if not token:
         return None
@@ -64,7 +63,7 @@ def resume(db: sqlite_utils.Database, token: str | None, idle: float, now: float
     return username
 
 
-def end(db: sqlite_utils.Database, token: str | None) -> None:
+def end(db: Storage, token: str | None) -> None:
     if token:
         db.execute("delete from admin_sessions where token_hash = ?", [_hash(token)])
         flush_if_durable(db)

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-import sqlite_utils
+from ..storage import Storage
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def _slot(table: dict[str, Breakdown], key: str) -> Breakdown:
     return table.setdefault(key, Breakdown())
 
 
-def summary(db: sqlite_utils.Database, filters: Filters, categories: list[str]) -> Summary:
+def summary(db: Storage, filters: Filters, categories: list[str]) -> Summary:
     """Every dashboard figure about decisions for ``filters``, in two aggregate queries."""
     where, params = filters.where()
     total = Breakdown()
@@ -117,7 +117,7 @@ def summary(db: sqlite_utils.Database, filters: Filters, categories: list[str]) 
     return Summary(filters, total, by_day, by_lang, by_version, seen)
 
 
-def top_pages(db: sqlite_utils.Database, start: date, end: date, limit: int = 10) -> list[tuple]:
+def top_pages(db: Storage, start: date, end: date, limit: int = 10) -> list[tuple]:
     """The pages where most decisions were made in the period: (page, decisions)."""
     return db.execute(
         "select page, sum(count) as n from daily_pages where day between ? and ?"
@@ -126,9 +126,7 @@ def top_pages(db: sqlite_utils.Database, start: date, end: date, limit: int = 10
     ).fetchall()
 
 
-def gateway_by_day(
-    db: sqlite_utils.Database, start: date, end: date
-) -> dict[str, dict[str, Counter]]:
+def gateway_by_day(db: Storage, start: date, end: date) -> dict[str, dict[str, Counter]]:
     """Gateway outcomes per target and day: {target: {day: Counter(outcome -> n)}}."""
     out: dict[str, dict[str, Counter]] = {}
     for day, target, outcome, n in db.execute(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import sqlite_utils
+from ..storage import Storage
 
 if TYPE_CHECKING:
     from .log import Decision
@@ -25,28 +25,31 @@ MAX_PAGES_PER_DAY = 1000
 OTHER_PAGES = "(other pages)"
 
 
-def count_decision(db: sqlite_utils.Database, day: str, decision: Decision) -> None:
+def count_decision(db: Storage, day: str, decision: Decision) -> None:
     """Add one decision to the aggregates. Call inside the log's transaction."""
     key = [day, decision.version, decision.lang, decision.method]
     db.execute(
         "insert into daily_decisions (day, version, lang, method, count) values (?, ?, ?, ?, 1)"
-        " on conflict do update set count = count + 1",
+        " on conflict (day, version, lang, method)"
+        " do update set count = daily_decisions.count + 1",
         key,
     )
-    db.conn.executemany(
+    db.executemany(
         "insert into daily_consent (day, version, lang, method, category, granted, count)"
-        " values (?, ?, ?, ?, ?, ?, 1) on conflict do update set count = count + 1",
+        " values (?, ?, ?, ?, ?, ?, 1)"
+        " on conflict (day, version, lang, method, category, granted)"
+        " do update set count = daily_consent.count + 1",
         [[*key, category, int(granted)] for category, granted in decision.choices.items()],
     )
     if decision.page:
         db.execute(
             "insert into daily_pages (day, page, count) values (?, ?, 1)"
-            " on conflict do update set count = count + 1",
+            " on conflict (day, page) do update set count = daily_pages.count + 1",
             [day, _page_or_other(db, day, decision.page)],
         )
 
 
-def _page_or_other(db: sqlite_utils.Database, day: str, page: str) -> str:
+def _page_or_other(db: Storage, day: str, page: str) -> str:
     """``page``, unless it is new and the day already has its share of distinct pages."""
     if db.execute("select 1 from daily_pages where day = ? and page = ?", [day, page]).fetchone():
         return page

@@ -20,9 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlite_utils
-
-from ..db import immediate
+from ..storage import Storage
 from . import daily_stats
 from .policy import canonical
 
@@ -53,6 +51,16 @@ def content_digest(row: Mapping) -> str:
     ).hexdigest()
 
 
+def epoch(ts: str) -> float:
+    """A row's ``ts`` as seconds since 1970, the way queries compare it with outbox times."""
+    return datetime.fromisoformat(ts).timestamp()
+
+
+def granted(choices: Mapping[str, bool]) -> str:
+    """The granted categories as ``,a,b,``: ``granted like '%,a,%'`` asks about one."""
+    return "," + "".join(f"{category}," for category, ok in sorted(choices.items()) if ok)
+
+
 def chain(previous: str, digest: str) -> str:
     return hashlib.sha256((previous + digest).encode()).hexdigest()
 
@@ -70,7 +78,7 @@ class Decision:
     ip_prefix: str
 
 
-def append(db: sqlite_utils.Database, decision: Decision, now: datetime) -> dict:
+def append(db: Storage, decision: Decision, now: datetime) -> dict:
     """Write the decision and its daily aggregates in one transaction; return the row."""
     row = {
         "consent_id": decision.consent_id,
@@ -86,16 +94,19 @@ def append(db: sqlite_utils.Database, decision: Decision, now: datetime) -> dict
         "salt": secrets.token_hex(16),
     }
     row["personal_digest"] = personal_digest(row)
-    with immediate(db):
+    # The named lock makes appends one queue on every backend and every server.
+    with db.transaction(lock="consent_log"):
         head = db.execute(
             "select seq, chain_hash from decisions order by seq desc limit 1"
         ).fetchone()
         row["seq"] = head[0] + 1 if head else 1
         row["chain_hash"] = chain(head[1] if head else GENESIS, content_digest(row))
-        columns = ", ".join(row)
+        # Plain columns for queries, outside the digest: the time as a number, the grants.
+        stored = {**row, "ts_epoch": epoch(row["ts"]), "granted": granted(decision.choices)}
         db.execute(
-            f"insert into decisions ({columns}) values ({', '.join('?' * len(row))})",  # noqa: S608
-            list(row.values()),
+            f"insert into decisions ({', '.join(stored)})"  # noqa: S608
+            f" values ({', '.join('?' * len(stored))})",
+            list(stored.values()),
         )
         daily_stats.count_decision(db, now.date().isoformat(), decision)
     return row
@@ -110,7 +121,7 @@ class Verdict:
     checkpoint: int | None = None  # seq of the signed checkpoint the log no longer matches
 
 
-def verify(db: sqlite_utils.Database, anchors: Mapping[int, str] | None = None) -> Verdict:
+def verify(db: Storage, anchors: Mapping[int, str] | None = None) -> Verdict:
     """Recompute the whole chain; name the first row (or checkpoint) that does not match.
 
     ``anchors`` maps seq to the chain hash a signed checkpoint recorded there
@@ -160,11 +171,9 @@ def verify(db: sqlite_utils.Database, anchors: Mapping[int, str] | None = None) 
     return Verdict(True, count)
 
 
-def history(db: sqlite_utils.Database, consent_id: str) -> list[dict]:
+def history(db: Storage, consent_id: str) -> list[dict]:
     """Every decision of one consent id, oldest first."""
-    return [
-        dict(r) for r in db["decisions"].rows_where("consent_id = ?", [consent_id], order_by="seq")
-    ]
+    return list(db.query("select * from decisions where consent_id = ? order by seq", [consent_id]))
 
 
 # Erasure and retention blank the same fields; ``personal_digest`` says which.
@@ -174,13 +183,13 @@ BLANK = (
 )
 
 
-def erase(db: sqlite_utils.Database, consent_id: str, now: datetime) -> int:
+def erase(db: Storage, consent_id: str, now: datetime) -> int:
     """Blank the personal fields of every row of one consent id; return how many rows.
 
     The salt goes too, so the kept ``personal_digest`` can no longer be linked
     to the erased values; the chain and the daily aggregates are untouched.
     """
-    with immediate(db):
+    with db.transaction():
         return db.execute(
             BLANK + " where consent_id = ?", [now.isoformat(timespec="seconds"), consent_id]
         ).rowcount
@@ -189,7 +198,7 @@ def erase(db: sqlite_utils.Database, consent_id: str, now: datetime) -> int:
 PURGE_BATCH = 5000
 
 
-def purge(db: sqlite_utils.Database, before: datetime, now: datetime, *, dry_run: bool) -> int:
+def purge(db: Storage, before: datetime, now: datetime, *, dry_run: bool) -> int:
     """Blank the personal fields of rows older than ``before`` (retention); return how many.
 
     Rows are blanked in batches, each its own short write transaction, so a
@@ -203,7 +212,7 @@ def purge(db: sqlite_utils.Database, before: datetime, now: datetime, *, dry_run
         ).fetchone()[0]
     total = 0
     while True:
-        with immediate(db):
+        with db.transaction():
             n = db.execute(
                 BLANK + " where seq in (select seq from decisions"  # noqa: S608 (constant SQL)
                 " where ts < ? and erased_at is null limit ?)",

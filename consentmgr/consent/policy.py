@@ -25,9 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
-from ..db import immediate
+from ..storage import Storage
 
 LANGS = ("nb", "nn", "en")
 DEFAULT_LANG = "nb"
@@ -200,13 +198,14 @@ def _cookie_entry(entry: Any) -> bool:
     )
 
 
-def register(db: sqlite_utils.Database, policy: Policy) -> Policy:
+def register(db: Storage, policy: Policy) -> Policy:
     """Record the policy in the ``policies`` table and return it with its revision.
 
     The same content always maps to the same row, so restarts and several
     workers agree on the revision number.
     """
-    with immediate(db):
+    # Several servers start with the same policy: one of them numbers its revision.
+    with db.transaction(lock="policies"):
         row = db.execute(
             "select revision from policies where digest = ?", [policy.digest]
         ).fetchone()
@@ -217,19 +216,21 @@ def register(db: sqlite_utils.Database, policy: Policy) -> Policy:
                 "select max(revision) from policies where version = ?", [policy.version]
             ).fetchone()[0]
             revision = (last or 0) + 1
-            db["policies"].insert(
-                {
-                    "digest": policy.digest,
-                    "version": policy.version,
-                    "revision": revision,
-                    "content": canonical(policy.content).decode(),
-                    "first_served": datetime.now(UTC).isoformat(timespec="seconds"),
-                }
+            db.execute(
+                "insert into policies (digest, version, revision, content, first_served)"
+                " values (?, ?, ?, ?, ?)",
+                [
+                    policy.digest,
+                    policy.version,
+                    revision,
+                    canonical(policy.content).decode(),
+                    datetime.now(UTC).isoformat(timespec="seconds"),
+                ],
             )
     return Policy(policy.content, policy.version, policy.digest, revision)
 
 
-def shown(db: sqlite_utils.Database, version: str, revision: int) -> dict[str, Any] | None:
+def shown(db: Storage, version: str, revision: int) -> dict[str, Any] | None:
     """The full policy content of one version and revision, as it was served."""
     row = db.execute(
         "select content from policies where version = ? and revision = ?", [version, revision]

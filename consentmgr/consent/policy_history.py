@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import sqlite_utils
-
+from ..storage import Storage
 from .policy import purposes
 
 
@@ -45,7 +44,7 @@ def changes(before: dict | None, after: dict) -> list[str]:
     return out or ["same purposes as the version before"]
 
 
-def versions(db: sqlite_utils.Database) -> list[Version]:
+def versions(db: Storage) -> list[Version]:
     """Every version ever served, oldest first, with its changes from the one before."""
     rows = db.execute(
         "select version, min(first_served), count(*),"

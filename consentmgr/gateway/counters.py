@@ -14,16 +14,17 @@ one interval of these counts, never a hit.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime
 
-import sqlite_utils
 from flask import Flask, current_app
 
-from ..db import get_db, immediate, open_for
+from ..db import get_db, open_for
+from ..storage import Storage
 from .targets import BY_NAME
 
 OUTCOMES = ("forwarded", "dropped_no_consent", "rejected_invalid", "dead")
@@ -33,18 +34,19 @@ def today() -> str:
     return datetime.now(UTC).date().isoformat()
 
 
-def count(db: sqlite_utils.Database, day: str, target: str, outcome: str, n: int = 1) -> None:
+def count(db: Storage, day: str, target: str, outcome: str, n: int = 1) -> None:
     """Add ``n`` to a counter. Runs in the caller's transaction, if any."""
     if n <= 0:
         return
     db.execute(
         "insert into gateway_daily (day, target, category, outcome, count) values (?, ?, ?, ?, ?)"
-        " on conflict do update set count = count + excluded.count",
+        " on conflict (day, target, category, outcome)"
+        " do update set count = gateway_daily.count + excluded.count",
         [day, target, BY_NAME[target].category, outcome, n],
     )
 
 
-def totals(db: sqlite_utils.Database, target: str | None = None) -> dict[str, int]:
+def totals(db: Storage, target: str | None = None) -> dict[str, int]:
     """Sum of every outcome, over all days (for ``consentmgr outbox`` and tests)."""
     sql = "select outcome, sum(count) from gateway_daily"
     params: list = []
@@ -57,6 +59,7 @@ def totals(db: sqlite_utils.Database, target: str | None = None) -> dict[str, in
 
 
 TALLY_SECONDS = 1.0
+log = logging.getLogger(__name__)
 
 
 class Tally:
@@ -78,7 +81,7 @@ class Tally:
             self.counts[(today(), target, outcome)] += n
             return time.monotonic() - self.written >= TALLY_SECONDS
 
-    def write(self, db: sqlite_utils.Database | None = None) -> None:
+    def write(self, db: Storage | None = None) -> None:
         """Write and clear the tally in one transaction (opening a connection if none given)."""
         with self.lock:
             counts, self.counts = self.counts, Counter()
@@ -88,7 +91,7 @@ class Tally:
         own = db is None
         db = open_for(self.app) if own else db
         try:
-            with immediate(db):
+            with db.transaction():
                 for (day, target, outcome), n in counts.items():
                     count(db, day, target, outcome, n)
         finally:
@@ -102,10 +105,17 @@ def tally(target: str, outcome: str, n: int = 1) -> None:
         current_app.extensions["consentmgr.tally"].write(get_db())
 
 
-def write_tally(app: Flask, db: sqlite_utils.Database | None = None) -> None:
+def write_tally(app: Flask, db: Storage | None = None) -> None:
     app.extensions["consentmgr.tally"].write(db)
 
 
 def init_app(app: Flask) -> None:
     app.extensions["consentmgr.tally"] = Tally(app)
-    atexit.register(app.extensions["consentmgr.tally"].write)
+    atexit.register(_write_at_exit, app.extensions["consentmgr.tally"])
+
+
+def _write_at_exit(tally: Tally) -> None:
+    try:
+        tally.write()
+    except Unavailable:  # the database went first: the counts of this last interval are lost
+        log.warning("gateway counts not written at exit: the database cannot be reached")

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import requests
-import sqlite_utils
 from flask import Flask
 
 from ..db import open_for
 from ..proof import retention
+from ..storage import Storage
 from . import counters, outbox, upstream
 from .targets import TARGETS, Target
 
@@ -60,7 +60,7 @@ def _day(now: float) -> str:
 
 def deliver_target(
     app: Flask,
-    db: sqlite_utils.Database,
+    db: Storage,
     http: requests.Session,
     target: Target,
     owner: str,
@@ -77,7 +77,9 @@ def deliver_target(
     if not sender.configured(app):
         return
     while True:
-        items = outbox.claim(db, target.name, sender.batch, owner, now)
+        items = outbox.claim(
+            db, target.name, sender.batch, owner, now, app.config["OUTBOX_LEASE_SECONDS"]
+        )
         if not items:
             return
         try:
@@ -108,7 +110,7 @@ def deliver_target(
 
 
 def deliver_once(
-    app: Flask, db: sqlite_utils.Database | None = None, http: requests.Session | None = None
+    app: Flask, db: Storage | None = None, http: requests.Session | None = None
 ) -> Report:
     """One pass over every target; what a cron job or ``deliver --once`` runs.
 
@@ -166,7 +168,7 @@ class Deliverer(threading.Thread):
         finally:
             db.close()
 
-    def prune(self, db: sqlite_utils.Database) -> None:
+    def prune(self, db: Storage) -> None:
         """Hourly: retention (decisions and outbox) and a checkpoint if the last is a day old."""
         now = time.time()
         if now - self.last_prune >= PRUNE_EVERY_SECONDS:

@@ -22,13 +22,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlite_utils
-
-from ..db import immediate
+from ..storage import Storage
 from .targets import TARGETS
 
 MARGIN_SECONDS = 60
-ISO = "'%Y-%m-%dT%H:%M:%f+00:00'"
 
 _TARGETS = ", ".join("(?, ?)" for _ in TARGETS)
 _SQL = f"""
@@ -36,17 +33,18 @@ with targets(target, category) as (values {_TARGETS}),
 items as (
     select o.created, t.category,
         (select seq from decisions
-          where consent_id = o.consent_id and ts <= strftime({ISO}, o.created, 'unixepoch')
+          where consent_id = o.consent_id and ts_epoch <= o.created
           order by seq desc limit 1) as seq,
-        exists(select 1 from decisions where consent_id = o.consent_id) as known
+        case when exists(select 1 from decisions where consent_id = o.consent_id)
+          then 1 else 0 end as known
     from outbox o join targets t on t.target = o.target
     where o.status = 'delivered' and o.finished > ? and o.finished <= ?
 )
 select count(*),
-    coalesce(sum(i.known and (d.seq is null
-        or coalesce(json_extract(d.choices, '$.' || i.category), 0) != 1
-        or d.ts < strftime({ISO}, i.created - ?, 'unixepoch'))), 0),
-    coalesce(sum(not i.known), 0)
+    coalesce(sum(case when i.known = 1 and (d.seq is null
+        or d.granted not like '%,' || i.category || ',%'
+        or d.ts_epoch < i.created - ?) then 1 else 0 end), 0),
+    coalesce(sum(1 - i.known), 0)
 from items i left join decisions d on d.seq = i.seq
 """  # noqa: S608
 
@@ -59,10 +57,11 @@ class Totals:
     checked_until: float
 
 
-def refresh(db: sqlite_utils.Database, max_age_days: int, now: float) -> Totals:
+def refresh(db: Storage, max_age_days: int, now: float) -> Totals:
     """Check the items delivered since the last call and return the running totals."""
     until = now - MARGIN_SECONDS
-    with immediate(db):
+    # One server at a time moves the running totals on.
+    with db.transaction(lock="forwarding_check"):
         since, checked, without, unknown = db.execute(
             "select checked_until, checked, without_consent, unknown"
             " from forwarding_check where id = 1"

@@ -18,15 +18,12 @@ back to ``pending``).
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import sqlite_utils
-
-from ..db import immediate
+from ..storage import Storage, marks
 from . import counters as gateway_stats
 from . import targets
 
@@ -45,41 +42,32 @@ class Item:
     attempts: int
 
 
-def enqueue(
-    db: sqlite_utils.Database, target: str, consent_id: str, payloads: Sequence[str], now: float
-) -> None:
+def enqueue(db: Storage, target: str, consent_id: str, payloads: Sequence[str], now: float) -> None:
     """Queue sealed payloads for ``target`` in one committed transaction.
 
     Committed, not yet flushed: the caller puts it on disk with ``db.flush_soon``.
     """
-    with immediate(db, flush=False):
-        db.conn.executemany(
+    with db.transaction(flush=False):
+        db.executemany(
             "insert into outbox (target, consent_id, payload, created, status, attempts,"
             " next_attempt) values (?, ?, ?, ?, 'pending', 0, ?)",
             [(target, consent_id, p, now, now) for p in payloads],
         )
 
 
-def claim(db: sqlite_utils.Database, target: str, limit: int, owner: str, now: float) -> list[Item]:
-    """Lease up to ``limit`` due pending rows of ``target`` to ``owner``."""
-    with immediate(db):
-        rows = db.execute(
-            "select id, target, consent_id, payload, created, attempts from outbox"
-            " where status = 'pending' and target = ? and next_attempt <= ?"
-            " and (lease_until is null or lease_until < ?) order by id limit ?",
-            [target, now, now, limit],
-        ).fetchall()
-        if rows:
-            db.conn.executemany(
-                "update outbox set lease_until = ?, lease_owner = ? where id = ?",
-                [(now + LEASE_SECONDS, owner, r[0]) for r in rows],
-            )
-    return [Item(*r) for r in rows]
+def claim(
+    db: Storage,
+    target: str,
+    limit: int,
+    owner: str,
+    now: float,
+    lease: float = LEASE_SECONDS,
+) -> list[Item]:
+    """Lease up to ``limit`` due pending rows of ``target`` to ``owner`` for ``lease`` seconds."""
+    return [Item(*r) for r in db.claim(target, limit, owner, now, lease)]
 
 
-def delivered(
-    db: sqlite_utils.Database, items: Sequence[Item], owner: str, now: float, day: str
-) -> int:
+def delivered(db: Storage, items: Sequence[Item], owner: str, now: float, day: str) -> int:
     """Mark leased rows delivered and count what reached the upstream.
 
     A row whose lease was lost is left alone: its new owner sends and counts
@@ -89,18 +77,17 @@ def delivered(
     """
     if not items:
         return 0
-    ids = json.dumps([i.id for i in items])
-    with immediate(db):
-        before = db.conn.total_changes
-        db.conn.executemany(
-            "update outbox set status = 'delivered', finished = ?, lease_until = null,"
+    ids = [i.id for i in items]
+    with db.transaction():
+        marked = db.execute(
+            "update outbox set status = 'delivered', finished = ?, lease_until = null,"  # noqa: S608
             " attempts = attempts + 1, last_error = null"
-            " where id = ? and lease_owner = ? and status = 'pending'",
-            [(now, i.id, owner) for i in items],
-        )
-        marked = db.conn.total_changes - before
+            f" where id in ({marks(ids)}) and lease_owner = ? and status = 'pending'",
+            [now, *ids, owner],
+        ).rowcount
         still_there = db.execute(
-            "select count(*) from outbox where id in (select value from json_each(?))", [ids]
+            f"select count(*) from outbox where id in ({marks(ids)})",  # noqa: S608
+            ids,
         ).fetchone()[0]
         done = marked + len(items) - still_there
         gateway_stats.count(db, day, items[0].target, "forwarded", done)
@@ -114,7 +101,7 @@ def backoff(attempts: int) -> float:
 
 
 def failed(
-    db: sqlite_utils.Database,
+    db: Storage,
     items: Sequence[Item],
     owner: str,
     error: str,
@@ -129,8 +116,8 @@ def failed(
         return
     if not items:
         return
-    with immediate(db):
-        db.conn.executemany(
+    with db.transaction():
+        db.executemany(
             "update outbox set next_attempt = ?, lease_until = null,"
             " attempts = attempts + 1, last_error = ?"
             " where id = ? and lease_owner = ? and status = 'pending'",
@@ -139,7 +126,7 @@ def failed(
 
 
 def dead(
-    db: sqlite_utils.Database,
+    db: Storage,
     failures: Sequence[tuple[Item, str]],
     owner: str,
     now: float,
@@ -148,24 +135,23 @@ def dead(
     """Make leased rows dead, each with its own error, in one transaction."""
     if not failures:
         return
-    with immediate(db):
-        before = db.conn.total_changes
-        db.conn.executemany(
-            "update outbox set status = 'dead', finished = ?, lease_until = null,"
-            " attempts = attempts + 1, last_error = ?"
-            " where id = ? and lease_owner = ? and status = 'pending'",
-            [(now, error[:2000], i.id, owner) for i, error in failures],
-        )
+    with db.transaction():
         # Rows deleted meanwhile (the visitor was erased) or re-leased are not counted.
-        count = db.conn.total_changes - before
+        count = sum(
+            db.execute(
+                "update outbox set status = 'dead', finished = ?, lease_until = null,"
+                " attempts = attempts + 1, last_error = ?"
+                " where id = ? and lease_owner = ? and status = 'pending'",
+                [now, error[:2000], i.id, owner],
+            ).rowcount
+            for i, error in failures
+        )
         gateway_stats.count(db, day, failures[0][0].target, "dead", count)
 
 
-def expire(
-    db: sqlite_utils.Database, target: str, max_age_seconds: float, now: float, day: str
-) -> int:
+def expire(db: Storage, target: str, max_age_seconds: float, now: float, day: str) -> int:
     """Make pending rows older than ``max_age_seconds`` dead instead of sending them late."""
-    with immediate(db):
+    with db.transaction():
         cursor = db.execute(
             "update outbox set status = 'dead', finished = ?, lease_until = null,"
             " last_error = 'expired: older than ' || ? || ' hours, not sent late'"
@@ -178,7 +164,7 @@ def expire(
     return cursor.rowcount
 
 
-def retry_dead(db: sqlite_utils.Database, now: float, ids: Sequence[int] | None = None) -> int:
+def retry_dead(db: Storage, now: float, ids: Sequence[int] | None = None) -> int:
     """Put dead rows (all, or the given ids) back to pending, due now.
 
     Their age is kept: an item that died of old age dies again rather than
@@ -191,7 +177,7 @@ def retry_dead(db: sqlite_utils.Database, now: float, ids: Sequence[int] | None 
             return 0
         where += f" and id in ({', '.join('?' * len(ids))})"
         params += list(ids)
-    with immediate(db):
+    with db.transaction():
         cursor = db.execute(
             "update outbox set status = 'pending', next_attempt = ?,"  # noqa: S608
             f" finished = null, lease_until = null where {where}",
@@ -200,7 +186,7 @@ def retry_dead(db: sqlite_utils.Database, now: float, ids: Sequence[int] | None 
     return cursor.rowcount
 
 
-def forget_refused(db: sqlite_utils.Database, consent_id: str, choices: dict[str, bool]) -> int:
+def forget_refused(db: Storage, consent_id: str, choices: dict[str, bool]) -> int:
     """Delete a visitor's not-yet-delivered rows of every target whose category is now refused.
 
     One transaction for every target, and none when nothing is refused:
@@ -209,11 +195,11 @@ def forget_refused(db: sqlite_utils.Database, consent_id: str, choices: dict[str
     names = [t.name for t in targets.refused(choices)]
     if not names:
         return 0
-    with immediate(db):
+    with db.transaction():
         return db.execute(
-            "delete from outbox where consent_id = ? and status != 'delivered'"
-            " and target in (select value from json_each(?))",
-            [consent_id, json.dumps(names)],
+            "delete from outbox where consent_id = ? and status != 'delivered'"  # noqa: S608
+            f" and target in ({marks(names)})",
+            [consent_id, *names],
         ).rowcount
 
 
@@ -223,7 +209,7 @@ class Erased(NamedTuple):
     in_flight: int  # deleted rows a deliverer was sending: they may still arrive
 
 
-def erase_visitor(db: sqlite_utils.Database, consent_id: str, now: float) -> Erased:
+def erase_visitor(db: Storage, consent_id: str, now: float) -> Erased:
     """Erasure: delete the id's undelivered rows and empty its delivered ones.
 
     A delivered row's sealed payload still holds the visitor's IP address and
@@ -236,7 +222,7 @@ def erase_visitor(db: sqlite_utils.Database, consent_id: str, now: float) -> Era
     called back; it is deleted like the rest, but counted apart so the
     visitor is told it may still reach the upstream.
     """
-    with immediate(db):
+    with db.transaction():
         in_flight = db.execute(
             "select count(*) from outbox where consent_id = ? and status = 'pending'"
             " and lease_until >= ?",
@@ -252,16 +238,16 @@ def erase_visitor(db: sqlite_utils.Database, consent_id: str, now: float) -> Era
     return Erased(deleted, emptied, in_flight)
 
 
-def prune(db: sqlite_utils.Database, before: float, *, dry_run: bool = False) -> int:
+def prune(db: Storage, before: float, *, dry_run: bool = False) -> int:
     """Delete delivered and dead rows finished before ``before``; with dry_run, only count."""
     where = "status in ('delivered', 'dead') and finished < ?"
     if dry_run:
         return db.execute(f"select count(*) from outbox where {where}", [before]).fetchone()[0]  # noqa: S608
-    with immediate(db):
+    with db.transaction():
         return db.execute(f"delete from outbox where {where}", [before]).rowcount  # noqa: S608
 
 
-def stats(db: sqlite_utils.Database, now: float) -> dict:
+def stats(db: Storage, now: float) -> dict:
     """Counts per status and target, and the age in seconds of the oldest pending row."""
     counts = {"pending": 0, "delivered": 0, "dead": 0}
     by_target: dict[str, dict[str, int]] = {}
@@ -278,7 +264,7 @@ def stats(db: sqlite_utils.Database, now: float) -> dict:
     }
 
 
-def dead_items(db: sqlite_utils.Database, limit: int = 100) -> list[dict]:
+def dead_items(db: Storage, limit: int = 100) -> list[dict]:
     return [
         dict(zip(("id", "target", "created", "attempts", "last_error", "finished"), r, strict=True))
         for r in db.execute(

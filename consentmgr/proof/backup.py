@@ -33,6 +33,7 @@ from pathlib import Path
 import sqlite_utils
 from flask import Flask
 
+from ..storage import Storage
 from . import checkpoints
 
 
@@ -62,6 +63,8 @@ def write(app: Flask, db: sqlite_utils.Database, dest: str | Path) -> Backup:
     dest = Path(dest)
     if dest.exists():
         raise _taken(dest)
+    if db.kind == "postgresql":
+        return _write_dump(app, db, dest)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     try:
         # O_EXCL: the copy is private from its first byte. VACUUM INTO accepts
@@ -70,7 +73,7 @@ def write(app: Flask, db: sqlite_utils.Database, dest: str | Path) -> Backup:
     except OSError as e:
         raise BackupError(f"cannot create a file in {dest.parent}: {e.strerror}") from None
     try:
-        db.execute("VACUUM INTO ?", [str(tmp)])
+        db.backup(str(tmp))
         _flush(tmp)  # VACUUM INTO does not fsync the file it writes
         try:
             done = check(app, tmp)
@@ -79,6 +82,44 @@ def write(app: Flask, db: sqlite_utils.Database, dest: str | Path) -> Backup:
             raise BackupError(f"{e}; the copy is kept as {dest}.unverified") from None
         _publish(tmp, dest)
         return dataclasses.replace(done, path=dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_dump(app: Flask, db: Storage, dest: Path) -> Backup:
+    """PostgreSQL: ``pg_dump --format=custom``, checked in the snapshot it dumps.
+
+    The consent log is verified in the very snapshot ``pg_dump`` copies, so
+    the file holds exactly what was verified. Restore it with ``pg_restore
+    --no-owner -d URL DEST`` into an empty database, then ``consentmgr verify-log``.
+    """
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+
+    def check(snapshot: Storage) -> tuple[checkpoints.Verdict, int, int]:
+        return (
+            checkpoints.verify(app, snapshot),
+            snapshot.execute("select count(*) from outbox").fetchone()[0],
+            snapshot.execute("select count(*) from checkpoints").fetchone()[0],
+        )
+
+    try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    except OSError as e:
+        raise BackupError(f"cannot create a file in {dest.parent}: {e.strerror}") from None
+    try:
+        try:
+            verdict, outbox_items, anchored = db.backup(str(tmp), check)
+        except OSError as e:
+            raise BackupError(str(e)) from None
+        _flush(tmp)
+        if not verdict.ok:
+            _publish(tmp, dest.with_name(dest.name + ".unverified"))
+            raise BackupError(
+                f"the consent log in the copy does not verify: {verdict.reason};"
+                f" the copy is kept as {dest}.unverified"
+            )
+        _publish(tmp, dest)
+        return Backup(dest, dest.stat().st_size, verdict.count, outbox_items, anchored)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -124,8 +165,8 @@ def check(app: Flask, path: Path) -> Backup:
             path=path,
             size=path.stat().st_size,
             decisions=verdict.count,
-            outbox_items=copy["outbox"].count,
-            checkpoints=copy["checkpoints"].count,
+            outbox_items=copy.execute("select count(*) from outbox").fetchone()[0],
+            checkpoints=copy.execute("select count(*) from checkpoints").fetchone()[0],
         )
     except sqlite3.DatabaseError as e:
         raise BackupError(f"the copy cannot be read as a consentmgr database: {e}") from None

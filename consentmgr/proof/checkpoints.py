@@ -29,14 +29,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlite_utils
 from flask import Flask
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from .. import signing
 from ..consent import log as consent_log
 from ..consent.log import Verdict
-from ..db import immediate
+from ..storage import Storage
 
 SALT = "consentmgr.checkpoint.v1"
 MAX_AGE = timedelta(days=1)
@@ -87,12 +86,12 @@ def from_row(row: Mapping[str, Any]) -> Checkpoint:
     return Checkpoint(row["seq"], row["chain_hash"], row["ts"], row["signed"])
 
 
-def _first(db: sqlite_utils.Database, sql: str, params: list) -> Checkpoint | None:
+def _first(db: Storage, sql: str, params: list) -> Checkpoint | None:
     row = next(db.query(sql, params), None)
     return None if row is None else from_row(row)
 
 
-def latest(db: sqlite_utils.Database, at_or_before: int | None = None) -> Checkpoint | None:
+def latest(db: Storage, at_or_before: int | None = None) -> Checkpoint | None:
     """The newest checkpoint, or the newest whose seq is at most ``at_or_before``."""
     if at_or_before is None:
         return _first(db, "select * from checkpoints order by seq desc limit 1", [])
@@ -103,30 +102,34 @@ def latest(db: sqlite_utils.Database, at_or_before: int | None = None) -> Checkp
     )
 
 
-def all_checkpoints(db: sqlite_utils.Database) -> list[Checkpoint]:
-    return [from_row(r) for r in db["checkpoints"].rows_where(order_by="seq")]
+def all_checkpoints(db: Storage) -> list[Checkpoint]:
+    return [from_row(r) for r in db.query("select * from checkpoints order by seq")]
 
 
-def anchor(
-    app: Flask, db: sqlite_utils.Database, seq: int, chain_hash: str, now: datetime
-) -> Checkpoint:
+def anchor(app: Flask, db: Storage, seq: int, chain_hash: str, now: datetime) -> Checkpoint:
     """Sign and store the head ``(seq, chain_hash)``; an existing checkpoint at seq is kept."""
+    with db.transaction():
+        return _store(app, db, seq, chain_hash, now)
+
+
+def _store(app: Flask, db: Storage, seq: int, chain_hash: str, now: datetime) -> Checkpoint:
+    """``anchor`` inside the caller's transaction."""
     ts = now.isoformat(timespec="seconds")
     checkpoint = Checkpoint(seq, chain_hash, ts, sign(app, seq, chain_hash, ts))
-    with immediate(db):
-        db.execute(
-            "insert or ignore into checkpoints (seq, chain_hash, ts, signed) values (?, ?, ?, ?)",
-            [seq, chain_hash, ts, checkpoint.signed],
-        )
-        return _first(db, "select * from checkpoints where seq = ?", [seq])
+    db.execute(
+        "insert into checkpoints (seq, chain_hash, ts, signed) values (?, ?, ?, ?)"
+        " on conflict (seq) do nothing",
+        [seq, chain_hash, ts, checkpoint.signed],
+    )
+    return _first(db, "select * from checkpoints where seq = ?", [seq])
 
 
-def head(db: sqlite_utils.Database) -> tuple[int, str] | None:
+def head(db: Storage) -> tuple[int, str] | None:
     row = db.execute("select seq, chain_hash from decisions order by seq desc limit 1").fetchone()
     return (row[0], row[1]) if row else None
 
 
-def make(app: Flask, db: sqlite_utils.Database, now: datetime) -> Checkpoint | None:
+def make(app: Flask, db: Storage, now: datetime) -> Checkpoint | None:
     """Checkpoint the log's current head (``consentmgr checkpoint``); None for an empty log."""
     current = head(db)
     if current is None:
@@ -134,9 +137,7 @@ def make(app: Flask, db: sqlite_utils.Database, now: datetime) -> Checkpoint | N
     return anchor(app, db, current[0], current[1], now)
 
 
-def after_append(
-    app: Flask, db: sqlite_utils.Database, row: Mapping[str, Any], now: datetime
-) -> None:
+def after_append(app: Flask, db: Storage, row: Mapping[str, Any], now: datetime) -> None:
     """Called after each decision is logged: checkpoint every CHECKPOINT_EVERY decisions.
 
     The test is one modulo, so the write path pays for a signature only once
@@ -147,22 +148,25 @@ def after_append(
 
 
 def ensure_recent(
-    app: Flask, db: sqlite_utils.Database, now: datetime, max_age: timedelta = MAX_AGE
+    app: Flask, db: Storage, now: datetime, max_age: timedelta = MAX_AGE
 ) -> Checkpoint | None:
     """Checkpoint the head if decisions were logged after a checkpoint older than ``max_age``.
 
     The background thread calls this regularly, so on a quiet site no
-    decision stays unanchored much longer than a day.
+    decision stays unanchored much longer than a day. Every server's thread
+    does; the check and the signing are one step under a named lock, so one
+    checkpoint is made per interval, not one per server.
     """
-    current = head(db)
-    if current is None:
-        return None
-    last = latest(db)
-    if last is not None and last.seq >= current[0]:
-        return None
-    if last is not None and now - datetime.fromisoformat(last.ts) < max_age:
-        return None
-    return anchor(app, db, current[0], current[1], now)
+    with db.transaction(lock="checkpoints"):
+        current = head(db)
+        if current is None:
+            return None
+        last = latest(db)
+        if last is not None and last.seq >= current[0]:
+            return None
+        if last is not None and now - datetime.fromisoformat(last.ts) < max_age:
+            return None
+        return _store(app, db, current[0], current[1], now)
 
 
 @dataclass(frozen=True)
@@ -171,9 +175,7 @@ class Problem:
     reason: str
 
 
-def check_signatures(
-    app: Flask, db: sqlite_utils.Database
-) -> tuple[dict[int, str], Problem | None]:
+def check_signatures(app: Flask, db: Storage) -> tuple[dict[int, str], Problem | None]:
     """Each stored checkpoint's signed content, by seq; or the first that does not hold.
 
     The signed payload is what counts: the ``seq``, ``chain_hash`` and ``ts``
@@ -214,7 +216,7 @@ def read_exported(text: str) -> str:
     return text
 
 
-def verify(app: Flask, db: sqlite_utils.Database, heads: Iterable[str] = ()) -> Verdict:
+def verify(app: Flask, db: Storage, heads: Iterable[str] = ()) -> Verdict:
     """``verify-log``: the chain, every stored checkpoint, and any heads kept elsewhere.
 
     ``heads`` are signed heads from outside the database (``checkpoint
@@ -244,7 +246,7 @@ def verify(app: Flask, db: sqlite_utils.Database, heads: Iterable[str] = ()) -> 
     return consent_log.verify(db, anchors)
 
 
-def missing(app: Flask, db: sqlite_utils.Database) -> list[int]:
+def missing(app: Flask, db: Storage) -> list[int]:
     """Multiples of CHECKPOINT_EVERY up to the head that have no checkpoint.
 
     Not an error by itself (a crash right after a decision, or a changed

@@ -30,7 +30,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlite_utils
 from flask import (
     Blueprint,
     Flask,
@@ -48,6 +47,7 @@ from ..consent import log as consent_log
 from ..consent.gate import visitor_id
 from ..consent.policy import LEGACY_SHOWN, canonical, shown
 from ..db import get_db
+from ..storage import Storage
 from ..web import i18n
 from ..web.security_headers import private
 from . import checkpoints
@@ -110,7 +110,7 @@ def _row_fields(decision: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def entry(db: sqlite_utils.Database, row: Mapping[str, Any]) -> dict[str, Any]:
+def entry(db: Storage, row: Mapping[str, Any]) -> dict[str, Any]:
     """One decision of a receipt: the row, the texts shown, and the head it was issued under."""
     choices = json.loads(row["choices"])
     head = checkpoints.latest(db, row["seq"])
@@ -133,9 +133,7 @@ def entry(db: sqlite_utils.Database, row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def build(
-    app: Flask, db: sqlite_utils.Database, consent_id: str, now: datetime
-) -> dict[str, Any] | None:
+def build(app: Flask, db: Storage, consent_id: str, now: datetime) -> dict[str, Any] | None:
     """The signed receipt of one consent id, or None when the log holds nothing for it."""
     rows = consent_log.history(db, consent_id)
     if not rows:
@@ -156,7 +154,7 @@ def build(
     }
 
 
-def verify(app: Flask, db: sqlite_utils.Database, receipt: Any) -> list[str]:
+def verify(app: Flask, db: Storage, receipt: Any) -> list[str]:
     """Check a receipt against the log; return what does not hold (empty: it verifies)."""
     try:
         signed = _serializer(app).loads(receipt["signature"])
@@ -198,13 +196,11 @@ def verify(app: Flask, db: sqlite_utils.Database, receipt: Any) -> list[str]:
     return problems
 
 
-def _log_row(db: sqlite_utils.Database, seq: int) -> dict[str, Any] | None:
+def _log_row(db: Storage, seq: int) -> dict[str, Any] | None:
     return next(db.query("select * from decisions where seq = ?", [seq]), None)
 
 
-def _check_head(
-    app: Flask, db: sqlite_utils.Database, seq: int, head: Mapping[str, Any] | None
-) -> list[str]:
+def _check_head(app: Flask, db: Storage, seq: int, head: Mapping[str, Any] | None) -> list[str]:
     if not head:
         return []
     try:

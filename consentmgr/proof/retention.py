@@ -25,12 +25,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import sqlite_utils
 from flask import Flask
 
 from ..admin import audit
 from ..consent import log as consent_log
 from ..gateway import outbox
+from ..storage import Storage
 from . import checkpoints
 
 
@@ -44,7 +44,7 @@ class Purged:
     audit_before: datetime | None = None
 
 
-def purge(app: Flask, db: sqlite_utils.Database, now: datetime, *, dry_run: bool = False) -> Purged:
+def purge(app: Flask, db: Storage, now: datetime, *, dry_run: bool = False) -> Purged:
     """Blank decision details past RETENTION_DAYS, delete old outbox items and audit entries."""
     decisions_before = now - timedelta(days=app.config["RETENTION_DAYS"])
     outbox_before = now - timedelta(days=app.config["OUTBOX_KEEP_DAYS"])
@@ -59,7 +59,7 @@ def purge(app: Flask, db: sqlite_utils.Database, now: datetime, *, dry_run: bool
     )
 
 
-def erase(db: sqlite_utils.Database, consent_id: str, now: datetime) -> tuple[int, outbox.Erased]:
+def erase(db: Storage, consent_id: str, now: datetime) -> tuple[int, outbox.Erased]:
     """Erase one consent id: its gateway items, then its decisions' personal fields.
 
     The outbox goes first: if the log step then fails, a retry still finds the
@@ -69,7 +69,7 @@ def erase(db: sqlite_utils.Database, consent_id: str, now: datetime) -> tuple[in
     return consent_log.erase(db, consent_id, now), hits
 
 
-def housekeeping(app: Flask, db: sqlite_utils.Database, now: datetime) -> Purged:
+def housekeeping(app: Flask, db: Storage, now: datetime) -> Purged:
     """The background thread's hourly chores: retention, then a checkpoint if one is due."""
     purged = purge(app, db, now)
     checkpoints.ensure_recent(app, db, now)

@@ -39,7 +39,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import sqlite_utils
 from flask import (
     Blueprint,
     Flask,
@@ -57,6 +56,7 @@ from ..consent.gate import current_policy, visitor_id
 from ..consent.policy import cookie_patterns
 from ..db import get_db
 from ..gateway import outbox, sealed
+from ..storage import Storage
 from ..web import i18n, ratelimit
 from ..web.errors import ApiError, visitor_abort
 from ..web.origin import require_allowed_origin
@@ -95,7 +95,7 @@ def _iso(epoch: float | None) -> str | None:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
-def decisions(db: sqlite_utils.Database, consent_id: str) -> list[dict[str, Any]]:
+def decisions(db: Storage, consent_id: str) -> list[dict[str, Any]]:
     return [
         {
             "seq": r["seq"],
@@ -114,11 +114,11 @@ def decisions(db: sqlite_utils.Database, consent_id: str) -> list[dict[str, Any]
     ]
 
 
-def gateway_items(app: Flask, db: sqlite_utils.Database, consent_id: str) -> list[dict[str, Any]]:
+def gateway_items(app: Flask, db: Storage, consent_id: str) -> list[dict[str, Any]]:
     """The id's outbox items, opened; delivered copies are listed until they are pruned."""
     keep = app.config["OUTBOX_KEEP_DAYS"] * 86400
     items = []
-    for r in db["outbox"].rows_where("consent_id = ?", [consent_id], order_by="id"):
+    for r in db.query("select * from outbox where consent_id = ? order by id", [consent_id]):
         try:
             payload, readable = sealed.unseal(app, r["payload"]), True
         except sealed.Unreadable:
@@ -138,7 +138,7 @@ def gateway_items(app: Flask, db: sqlite_utils.Database, consent_id: str) -> lis
     return items
 
 
-def held(app: Flask, db: sqlite_utils.Database, consent_id: str, now: datetime) -> dict[str, Any]:
+def held(app: Flask, db: Storage, consent_id: str, now: datetime) -> dict[str, Any]:
     """Everything consentmgr holds under one consent id: what the page shows and the download."""
     return {
         "generated": now.isoformat(timespec="seconds"),
@@ -197,7 +197,7 @@ def delete_cookies(response: Response, names: list[str]) -> None:
             )
 
 
-def erase_plan(app: Flask, db: sqlite_utils.Database, consent_id: str) -> dict[str, Any] | None:
+def erase_plan(app: Flask, db: Storage, consent_id: str) -> dict[str, Any] | None:
     """What erasing ``consent_id`` would delete, and what already left for an upstream."""
     data = held(app, db, consent_id, datetime.now(UTC))
     if not data["decisions"] and not data["gateway_items"]:

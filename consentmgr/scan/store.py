@@ -13,9 +13,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-import sqlite_utils
-
-from ..db import immediate
+from ..storage import Storage, marks
 
 
 def origin(url: str) -> str:
@@ -23,26 +21,27 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def save(db: sqlite_utils.Database, report: dict[str, Any]) -> int:
-    with immediate(db):
-        table = db["scans"].insert(
-            {
-                "started": report["started"],
-                "finished": report["finished"],
-                "url": report["url"],
-                "origin": origin(report["url"]),
-                "site": report["site"],
-                "policy_version": report["policy"]["version"],
-                "pages": len(report["pages"]),
-                "findings": len(report["findings"]),
-                "finding_keys": json.dumps([f["key"] for f in report["findings"]]),
-                "report": json.dumps(report, ensure_ascii=False, separators=(",", ":")),
-            }
-        )
-        return int(table.last_pk)
+def save(db: Storage, report: dict[str, Any]) -> int:
+    with db.transaction():
+        row = {
+            "started": report["started"],
+            "finished": report["finished"],
+            "url": report["url"],
+            "origin": origin(report["url"]),
+            "site": report["site"],
+            "policy_version": report["policy"]["version"],
+            "pages": len(report["pages"]),
+            "findings": len(report["findings"]),
+            "finding_keys": json.dumps([f["key"] for f in report["findings"]]),
+            "report": json.dumps(report, ensure_ascii=False, separators=(",", ":")),
+        }
+        return db.execute(
+            f"insert into scans ({', '.join(row)}) values ({marks(row)}) returning id",  # noqa: S608
+            list(row.values()),
+        ).fetchall()[0][0]
 
 
-def recent(db: sqlite_utils.Database, limit: int = 100) -> list[dict[str, Any]]:
+def recent(db: Storage, limit: int = 100) -> list[dict[str, Any]]:
     """The newest scans, each with how many findings are new or gone since its previous one."""
     rows = db.execute(
         """
@@ -53,7 +52,7 @@ def recent(db: sqlite_utils.Database, limit: int = 100) -> list[dict[str, Any]]:
                  lag(finding_keys) over (partition by origin order by id) as previous_keys,
                  lag(id) over (partition by origin order by id) as previous_id
           from scans
-        )
+        ) as s
         order by id desc limit ?
         """,
         [limit],
@@ -76,14 +75,14 @@ def recent(db: sqlite_utils.Database, limit: int = 100) -> list[dict[str, Any]]:
     return out
 
 
-def get(db: sqlite_utils.Database, scan_id: int) -> dict[str, Any] | None:
+def get(db: Storage, scan_id: int) -> dict[str, Any] | None:
     row = db.execute("select id, origin, report from scans where id = ?", [scan_id]).fetchone()
     if row is None:
         return None
     return {"id": row[0], "origin": row[1], "report": json.loads(row[2])}
 
 
-def previous(db: sqlite_utils.Database, scan: dict[str, Any]) -> dict[str, Any] | None:
+def previous(db: Storage, scan: dict[str, Any]) -> dict[str, Any] | None:
     row = db.execute(
         "select id from scans where origin = ? and id < ? order by id desc limit 1",
         [scan["origin"], scan["id"]],

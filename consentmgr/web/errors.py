@@ -9,6 +9,11 @@ from typing import NoReturn
 from flask import Flask, abort, current_app, jsonify, make_response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from ..storage import Unavailable
+
+#: Seconds a client is asked to wait while the database cannot be reached.
+RETRY_AFTER_SECONDS = 5
+
 
 class ApiError(Exception):
     """An error answered as ``{"error": message}`` with ``status``; nothing was written."""
@@ -31,6 +36,14 @@ def init_app(app: Flask) -> None:
     def _api_error(e: ApiError):
         response = json_error(e.status, e.message)
         response.headers.update(e.headers)
+        return response
+
+    @app.errorhandler(Unavailable)
+    def _unavailable(e: Unavailable):
+        # Nothing was written: the client may send it again, and the banner keeps the page usable.
+        app.logger.warning("database unavailable: %s", e)
+        response = json_error(503, "the service is briefly unavailable; try again shortly")
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
 
     @app.errorhandler(RequestEntityTooLarge)

@@ -19,10 +19,12 @@ else's slot); when all slots a key may use are busy, the one nearest to full
 is reused, which at worst gives one network a fresh bucket. Losing the file
 (a restart on another machine, a deleted file) only refills every bucket.
 
-Storage sits behind :class:`Store`, one method, so a deployment with several
-servers (the PostgreSQL backend) can plug in a store they share. Such a store
-should keep the same promise of no write per request, e.g. by letting each
-process take tokens from a shared row in chunks and spend them locally.
+Storage sits behind :class:`Store`, one method. With several servers on
+PostgreSQL the buckets must be shared by all of them, so there they live in
+an unlogged table of that database
+(:class:`consentmgr.storage.postgres.LimitStore`): one upsert per request,
+without WAL or flush. A cheaper step would let each process take tokens from
+the shared row in chunks and spend them locally.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from flask import Flask, current_app, request
 
 from ..config import Rate, parse_rate
 from ..consent.visitor import ip_prefix
-from ..db import database_path
+from ..db import database_path, database_url
 from .errors import ApiError
 
 # Which setting limits which flow. The two gateway targets get a bucket each.
@@ -140,7 +142,16 @@ def store(app: Flask) -> Store:
     """This process's store for the app (opened again after a fork)."""
     held = app.extensions.get(EXTENSION)
     if held is None or held[0] != os.getpid():
-        held = (os.getpid(), SharedFileStore(f"{database_path(app)}.limits"))
+        url = database_url(app.config)
+        if url:
+            from ..storage.postgres import LimitStore  # shared by every server
+
+            shared: Store = LimitStore(
+                url, app.config["DATABASE_POOL_SIZE"], app.config["DATABASE_TIMEOUT_SECONDS"]
+            )
+        else:
+            shared = SharedFileStore(f"{database_path(app)}.limits")
+        held = (os.getpid(), shared)
         app.extensions[EXTENSION] = held
     return held[1]
 

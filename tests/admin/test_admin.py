@@ -19,13 +19,12 @@ from admin_support import (
     number,
     session_cookie,
 )
-from helpers import ACCEPT_ALL, make_config, post_decision
+from helpers import ACCEPT_ALL, make_config, open_db, post_decision
 
 from consentmgr import create_app
 from consentmgr.consent import log as consent_log
 from consentmgr.consent.log import Decision
 from consentmgr.consent.methods import NAMES
-from consentmgr.db import connect
 from consentmgr.gateway import outbox
 
 ROUTE_ARGS = {"consent_id": "abc", "scan_id": 1}
@@ -497,7 +496,7 @@ def history(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CONSENTMGR_INSTANCE", str(folder / "instance"))
         app = create_app(make_config(folder, SQLITE_SYNCHRONOUS="NORMAL"))
-    db = connect(app.config["DATABASE"])
+    db = open_db(app.config)
     create_admin(db)
     info = fill_history(app, db, folder)
     yield app, db, info

@@ -16,12 +16,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from admin_support import PASSWORD, create_admin
+from helpers import open_db
 from playwright.sync_api import Page, expect
 
 from consentmgr.consent import log as consent_log
 from consentmgr.consent.log import Decision
 from consentmgr.consent.methods import NAMES
-from consentmgr.db import connect
 from consentmgr.gateway import outbox
 
 pytestmark = pytest.mark.browser
@@ -32,7 +32,7 @@ LANGS = ("nb", "nb", "nn", "en")
 
 def fill(server) -> dict[str, int]:
     """A small log over ten days, the visitor's three decisions, an admin and a dead item."""
-    db = connect(server.app.config["DATABASE"])
+    db = open_db(server.app.config)
     policy = server.app.extensions["consentmgr.policy"]
     today = datetime.now(UTC).replace(hour=1, minute=0, second=0, microsecond=0)
     per_lang = dict.fromkeys(("nb", "nn", "en"), 0)

@@ -1,9 +1,8 @@
 import multiprocessing
-import sqlite3
 from datetime import UTC, datetime
 
 import pytest
-from helpers import ACCEPT_ALL, REJECT_ALL, SITE, count, make_config, post_decision
+from helpers import ACCEPT_ALL, REJECT_ALL, SITE, count, make_config, open_db, post_decision
 
 from consentmgr import create_app
 from consentmgr.consent import log as consent_log
@@ -145,7 +144,7 @@ def test_remote_addr_only_from_trusted_proxy(tmp_path):
     post_decision(
         untrusting, ACCEPT_ALL, remote_addr="10.0.0.1", **{"X-Forwarded-For": "198.51.100.9"}
     )
-    with sqlite3.connect(tmp_path / "consent.sqlite") as conn:
-        assert conn.execute("select ip_prefix from decisions").fetchone()[0] == "198.51.100.0/24"
-    with sqlite3.connect(tmp_path / "b" / "consent.sqlite") as conn:
-        assert conn.execute("select ip_prefix from decisions").fetchone()[0] == "10.0.0.0/24"
+    for tested, prefix in ((app, "198.51.100.0/24"), (untrusting.application, "10.0.0.0/24")):
+        db = open_db(tested.config)
+        assert db.execute("select ip_prefix from decisions").fetchone()[0] == prefix
+        db.close()

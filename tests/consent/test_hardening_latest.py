@@ -83,6 +83,7 @@ def test_a_superseded_cookie_reads_as_undecided_and_stale(gw):
     assert state["choices"] == {"analytics": False, "marketing": False}
 
 
+@pytest.mark.sqlite_only
 def test_the_latest_decision_is_found_through_the_index(database, gw):
     plan = database.execute(
         "explain query plan select ts, version, choices from decisions"

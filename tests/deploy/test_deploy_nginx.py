@@ -199,7 +199,7 @@ def test_every_answer_through_nginx_has_hsts_once(deployment):
         response = deployment.https("GET", path)
         assert response.headers.get_all("Strict-Transport-Security") == [HSTS], path
     health = deployment.https("GET", "/health")
-    assert health.status == 200 and json.loads(health.body) == {"status": "ok"}
+    assert health.status == 200 and json.loads(health.body) == {"status": "ok", "database": "ok"}
     assert "needs HTTPS" not in deployment.https("GET", "/admin/login").text
 
 

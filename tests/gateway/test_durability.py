@@ -37,6 +37,7 @@ def slow_flush(tmp_path):
     app.extensions["consentmgr.flusher"].stop()
 
 
+@pytest.mark.sqlite_only
 def test_a_hit_is_answered_once_committed_and_flushed_with_its_window(slow_flush, database):
     client = slow_flush.test_client()
     post_decision(client, ACCEPT_ALL)
@@ -53,6 +54,7 @@ def test_a_hit_is_answered_once_committed_and_flushed_with_its_window(slow_flush
     assert not flusher.pending and flusher.flushes == 1, "one fdatasync for the whole window"
 
 
+@pytest.mark.sqlite_only
 def test_the_flusher_flushes_after_its_window_on_its_own(tmp_path, database):
     app = create_app(make_config(tmp_path, MATOMO_URL="http://127.0.0.1:9/", HIT_FLUSH_MS=20))
     client = app.test_client()
@@ -69,6 +71,7 @@ def test_the_flusher_flushes_after_its_window_on_its_own(tmp_path, database):
     flusher.stop()
 
 
+@pytest.mark.sqlite_only
 def test_a_decision_is_on_disk_before_its_201(slow_flush):
     client = slow_flush.test_client()
     post_decision(client, ACCEPT_ALL)
@@ -79,6 +82,7 @@ def test_a_decision_is_on_disk_before_its_201(slow_flush):
     assert slow_flush.extensions["consentmgr.flusher"].pending, "decisions never wait for hits"
 
 
+@pytest.mark.sqlite_only
 def test_hit_flush_ms_0_flushes_every_hit_before_answering(tmp_path):
     app = create_app(make_config(tmp_path, MATOMO_URL="http://127.0.0.1:9/", HIT_FLUSH_MS=0))
     assert "consentmgr.flusher" not in app.extensions

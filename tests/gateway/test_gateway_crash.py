@@ -94,6 +94,7 @@ def matomo(httpserver):
     return httpserver
 
 
+@pytest.mark.sqlite_only
 def test_kill_9_mid_burst_loses_no_acknowledged_hit(tmp_path, instance_folder, matomo):
     write_config(
         instance_folder,

@@ -9,6 +9,9 @@ from helpers import ACCEPT_ALL, make_config, post_decision
 from consentmgr import create_app
 from consentmgr.db import connect
 
+# A PostgreSQL backup is pg_dump's; these are about the SQLite copy.
+pytestmark = pytest.mark.sqlite_only
+
 
 def test_backup_while_decisions_arrive_verifies_and_restores(app, runner, tmp_path):
     client = app.test_client()

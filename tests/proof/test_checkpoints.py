@@ -10,13 +10,13 @@ from helpers import (
     REJECT_ALL,
     db_rows,
     make_config,
+    open_db,
     post_decision,
     receipt_json,
 )
 
 from consentmgr import create_app
 from consentmgr.consent import log as consent_log
-from consentmgr.db import connect
 from consentmgr.proof import checkpoints, receipts, retention
 
 
@@ -30,7 +30,7 @@ def test_checkpoints_every_n_decisions_and_export(anchored, tmp_path):
     client, runner = anchored.test_client(), anchored.test_cli_runner()
     for _ in range(7):
         post_decision(client, ACCEPT_ALL)
-    database = connect(anchored.config["DATABASE"])
+    database = open_db(anchored.config)
     assert [c.seq for c in checkpoints.all_checkpoints(database)] == [3, 6]
     for c in checkpoints.all_checkpoints(database):
         signed = checkpoints.open_signed(anchored, c.signed)
@@ -96,7 +96,7 @@ def test_attacker_edit_with_recomputed_hashes_is_caught(anchored, tmp_path):
     assert runner.invoke(args=["verify-receipt", str(receipt_file)]).exit_code == 0
 
     # The attacker turns the refusal into consent and recomputes every later hash.
-    database = connect(anchored.config["DATABASE"])
+    database = open_db(anchored.config)
     database.execute(
         """update decisions set choices = '{"analytics":true,"marketing":true}',"""
         " method = 'accept_all' where seq = 2"
@@ -130,7 +130,7 @@ def test_verify_log_passes_after_erasure_and_purge_with_checkpoints(anchored):
     clients = [anchored.test_client() for _ in range(4)]
     for c in clients:
         post_decision(c, ACCEPT_ALL)
-    database = connect(anchored.config["DATABASE"])
+    database = open_db(anchored.config)
     consent_log.erase(database, clients[1].get("/api/consent").get_json()["id"], datetime.now(UTC))
     retention.purge(anchored, database, datetime.now(UTC) + timedelta(days=401))
     assert all(r["erased_at"] for r in db_rows(database))
@@ -151,4 +151,4 @@ def test_receipt_carries_the_latest_signed_head_of_its_time(anchored):
     receipt = receipt_json(client, "/receipt/" + client.get("/api/consent").get_json()["id"])
     heads = [d["head"] and d["head"]["seq"] for d in receipt.get_json()["decisions"]]
     assert heads == [None, None, 3, 3]
-    assert receipts.verify(anchored, connect(anchored.config["DATABASE"]), receipt.get_json()) == []
+    assert receipts.verify(anchored, open_db(anchored.config), receipt.get_json()) == []

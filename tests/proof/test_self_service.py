@@ -13,13 +13,13 @@ from helpers import (
     aggregates,
     db_rows,
     make_config,
+    open_db,
     post_decision,
 )
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from consentmgr import create_app
 from consentmgr.consent import log as consent_log
-from consentmgr.db import connect
 from consentmgr.gateway import counters as gateway_stats
 from consentmgr.gateway import outbox
 from consentmgr.proof import self_service
@@ -91,7 +91,7 @@ def test_erase_blanks_the_id_keeps_aggregates_and_chain_and_clears_cookie(gatewa
     track(visitor, "https://ansettr.no/a")
     track(other, "https://ansettr.no/b")
     consent_id = visitor.get("/api/consent").get_json()["id"]
-    database = connect(app.config["DATABASE"])
+    database = open_db(app.config)
     sent = outbox.claim(database, "matomo", 1, "test", time.time())  # the visitor's hit, sent
     assert outbox.delivered(database, sent, "test", time.time(), "2026-01-01") == 1
     track(visitor, "https://ansettr.no/c")
@@ -156,7 +156,7 @@ def test_erase_while_a_hit_is_being_sent_says_it_may_still_arrive(gateway_app):
     post_decision(visitor, ACCEPT_ALL)
     track(visitor, "https://ansettr.no/a")
     track(visitor, "https://ansettr.no/b")
-    database = connect(gateway_app.config["DATABASE"])
+    database = open_db(gateway_app.config)
     sending = outbox.claim(database, "matomo", 1, "deliverer", time.time())
     assert len(sending) == 1
 
@@ -193,7 +193,7 @@ def test_erase_token_is_signed_and_expires(gateway_app):
     for kind, token in refused.items():
         r = visitor.post("/mine-data/slett", data={"token": token}, headers={"Origin": SITE})
         assert r.status_code == 400, kind
-    database = connect(gateway_app.config["DATABASE"])
+    database = open_db(gateway_app.config)
     assert len(consent_log.history(database, consent_id)) == 1
     database.close()
     r = visitor.post("/mine-data/slett", data={"token": good}, headers={"Origin": SITE})
@@ -216,7 +216,7 @@ def test_erase_confirmation_says_what_goes_and_what_cannot(gateway_app):
     post_decision(visitor, CUSTOM)
     track(visitor, "https://ansettr.no/a")
     track(visitor, "https://ansettr.no/b")
-    database = connect(gateway_app.config["DATABASE"])
+    database = open_db(gateway_app.config)
     sent = outbox.claim(database, "matomo", 1, "test", time.time())
     outbox.delivered(database, sent, "test", time.time(), "2026-01-01")
     database.close()

@@ -19,11 +19,10 @@ from pathlib import Path
 
 import pytest
 from admin_support import PASSWORD, create_admin
-from helpers import Page
+from helpers import Page, open_db
 from playwright.sync_api import expect
 from scan_support import start_sites
 
-from consentmgr.db import connect
 from consentmgr.scan import crawl, findings, store
 from consentmgr.scan.banner_check import Labels, check_banner
 
@@ -78,7 +77,7 @@ def faulty(sites, tmp_path_factory):
     done = scan(sites, sites.faulty, "--pages", "0", "--html", str(html))
     stored = re.search(r"stored as scan (\d+)", done.stdout)
     assert stored, done.stdout + done.stderr
-    db = connect(sites.consentmgr.config["DATABASE"])
+    db = open_db(sites.consentmgr.config)
     try:
         report = store.get(db, int(stored.group(1)))["report"]
     finally:
@@ -190,7 +189,7 @@ def test_html_reports_pass_axe(chromium, correct, faulty):
 
 
 def test_console_lists_the_scans_and_passes_axe(chromium, sites, correct, faulty):
-    db = connect(sites.consentmgr.config["DATABASE"])
+    db = open_db(sites.consentmgr.config)
     try:
         create_admin(db)
     finally:

@@ -22,12 +22,11 @@ from urllib.parse import urlencode
 import pytest
 from admin_support import create_admin, csrf_token
 from hardening_support import row_counts
-from helpers import ACCEPT_ALL, SITE, erase_token, make_config, post_decision
+from helpers import ACCEPT_ALL, SITE, erase_token, make_config, open_db, post_decision
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consentmgr import create_app
-from consentmgr.db import connect
 from consentmgr.gateway import counters
 
 PATHS = [
@@ -67,7 +66,7 @@ def world(tmp_path_factory):
             META_ACCESS_TOKEN="t",
         )
     )
-    db = connect(app.config["DATABASE"])
+    db = open_db(app.config)
     create_admin(db)
     visitor = app.test_client()
     post_decision(visitor, ACCEPT_ALL)
