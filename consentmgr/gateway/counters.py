@@ -25,6 +25,7 @@ from flask import Flask, current_app
 
 from ..db import get_db, open_for
 from ..storage import Storage
+from ..storage.base import Unavailable
 from .targets import BY_NAME
 
 OUTCOMES = ("forwarded", "dropped_no_consent", "rejected_invalid", "dead")
