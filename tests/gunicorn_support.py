@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode
@@ -69,3 +70,43 @@ def consentmgr_cli(env, *args):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
+
+
+CLIENT_THREADS = 8
+
+
+def burst(ports, cookie, names, on_answer=lambda _: None):
+    """Send every hit (the n-th to ports[n % len]) from several threads: name -> status.
+
+    ``on_answer`` is called with the number of 2xx answers so far, after each one.
+    """
+    results = {}
+    answered = 0
+    lock = threading.Lock()
+    pending = iter(enumerate(names))
+    headers = {"Cookie": cookie, "User-Agent": "burst-test"}
+
+    def client():
+        nonlocal answered
+        while True:
+            with lock:
+                n, name = next(pending, (None, None))
+            if name is None:
+                return
+            try:
+                port = ports[n % len(ports)]
+                status, _, _ = request(port, "GET", hit_path(name), headers=headers)
+            except (OSError, http.client.HTTPException):
+                status = None
+            with lock:
+                results[name] = status
+                if status is not None and 200 <= status < 300:
+                    answered += 1
+                    on_answer(answered)
+
+    threads = [threading.Thread(target=client) for _ in range(CLIENT_THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results

@@ -23,12 +23,10 @@ from urllib.parse import parse_qsl
 
 import postgres_support
 import pytest
-from gunicorn_support import Server, consentmgr_cli, hit_path, request
+from gunicorn_support import Server, burst, consentmgr_cli, request
 from helpers import ACCEPT_ALL, CUSTOM, REJECT_ALL, SITE, database_setting, on_postgres
 from serve_support import write_config
 from werkzeug import Response
-
-CLIENT_THREADS = 8
 
 
 @pytest.fixture
@@ -81,40 +79,6 @@ def decide(port, body, cookie=None):
     assert status == 201, answer
     value = set_cookie.split(";", 1)[0]
     return json.loads(answer)["id"], value
-
-
-def burst(ports, cookie, names, on_answer=lambda _: None):
-    """Send every hit (the n-th to ports[n % len]) from several threads: name -> status."""
-    results = {}
-    answered = 0
-    lock = threading.Lock()
-    pending = iter(enumerate(names))
-    headers = {"Cookie": cookie, "User-Agent": "two-servers-test"}
-
-    def client():
-        nonlocal answered
-        while True:
-            with lock:
-                n, name = next(pending, (None, None))
-            if name is None:
-                return
-            try:
-                port = ports[n % len(ports)]
-                status, _, _ = request(port, "GET", hit_path(name), headers=headers)
-            except OSError:
-                status = None
-            with lock:
-                results[name] = status
-                if status is not None and 200 <= status < 300:
-                    answered += 1
-                    on_answer(answered)
-
-    threads = [threading.Thread(target=client) for _ in range(CLIENT_THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 def received(matomo) -> Counter:

@@ -16,7 +16,6 @@ but nothing may arrive twice here: no deliverer ran before the kill, so no row
 can have been sent without being marked delivered.
 """
 
-import http.client
 import json
 import os
 import signal
@@ -26,7 +25,7 @@ from collections import Counter
 from urllib.parse import parse_qsl
 
 import pytest
-from gunicorn_support import Server, consent_cookie, consentmgr_cli, hit_path, request
+from gunicorn_support import CLIENT_THREADS, Server, burst, consent_cookie, consentmgr_cli
 from helpers import SITE
 from serve_support import write_config
 from werkzeug import Response
@@ -34,7 +33,6 @@ from werkzeug import Response
 HITS = 2000
 KILL_AFTER = 700
 AFTER_RESTART = 20
-CLIENT_THREADS = 8
 
 
 def matomo_ok(request):
@@ -43,39 +41,6 @@ def matomo_ok(request):
         json.dumps({"status": "success", "tracked": n, "invalid": 0}),
         content_type="application/json",
     )
-
-
-def burst(port, cookie, names, on_answer):
-    """Send every hit from several threads; return name -> status (None: no answer)."""
-    results = {}
-    answered = 0
-    lock = threading.Lock()
-    pending = iter(names)
-    headers = {"Cookie": cookie, "User-Agent": "crash-test"}
-
-    def client():
-        nonlocal answered
-        while True:
-            with lock:
-                name = next(pending, None)
-            if name is None:
-                return
-            try:
-                status, _, _ = request(port, "GET", hit_path(name), headers=headers)
-            except (OSError, http.client.HTTPException):
-                status = None
-            with lock:
-                results[name] = status
-                if status is not None:
-                    answered += 1
-                    on_answer(answered)
-
-    threads = [threading.Thread(target=client) for _ in range(CLIENT_THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 def received_names(matomo):
@@ -123,7 +88,7 @@ def test_kill_9_mid_burst_loses_no_acknowledged_hit(tmp_path, instance_folder, m
                 killed.set()
                 first.kill()
 
-        results = burst(first.port, cookie, names, kill_mid_burst)
+        results = burst([first.port], cookie, names, kill_mid_burst)
     finally:
         first.stop()
     assert first.proc.returncode == -signal.SIGKILL
@@ -137,7 +102,7 @@ def test_kill_9_mid_burst_loses_no_acknowledged_hit(tmp_path, instance_folder, m
     second = Server(env, log_path)
     try:
         later = [f"after-restart-{n:02d}" for n in range(AFTER_RESTART)]
-        after = burst(second.port, cookie, later, lambda _: None)
+        after = burst([second.port], cookie, later)
         assert set(after.values()) == {204}, "the restarted server accepts the same cookie"
         drained = consentmgr_cli(env, "deliver", "--once")
     finally:
