@@ -8,6 +8,7 @@ its browser family, the page URL to scheme, host and path.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from urllib.parse import urlsplit, urlunsplit
@@ -33,6 +34,7 @@ def ua_family(user_agent: str | None) -> str:
     return "other"
 
 
+@functools.lru_cache(maxsize=4096)  # a visitor's hits and decisions come from one address
 def ip_prefix(address: str | None) -> str:
     """The visitor's network, never the address: a.b.c.0/24 or the IPv6 /48."""
     if not address:
@@ -43,8 +45,10 @@ def ip_prefix(address: str | None) -> str:
         return ""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    prefix = 24 if ip.version == 4 else 48
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+    # The network address from the integer: no second parse of a formatted string.
+    if ip.version == 4:
+        return f"{ipaddress.IPv4Address(int(ip) >> 8 << 8)}/24"
+    return f"{ipaddress.IPv6Address(int(ip) >> 80 << 80)}/48"
 
 
 def page_url(url: str | None, max_length: int = 2048) -> str | None:

@@ -7,6 +7,7 @@ so another site cannot record or withdraw consent on a visitor's behalf.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from flask import Response, current_app, request
@@ -16,6 +17,7 @@ from .errors import ApiError
 PREFLIGHT_MAX_AGE = 600
 
 
+@functools.lru_cache(maxsize=256)  # asked on every request; a service has few host names
 def is_loopback(host: str) -> bool:
     """Whether ``host`` (``name[:port]``) names this machine: localhost, 127.0.0.0/8, ::1."""
     name = host.rsplit(":", 1)[0] if not host.endswith("]") else host

@@ -89,6 +89,9 @@ def loads(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
 
 def read_body(limit: int) -> bytes:
     """The request body, at most ``limit`` bytes (413 otherwise, chunked bodies included)."""
+    environ = request.environ
+    if environ.get("CONTENT_LENGTH", "0") in ("", "0") and "HTTP_TRANSFER_ENCODING" not in environ:
+        return b""  # HTTP/1.1: no length and not chunked is no body (most tracker GETs)
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, f"request body is larger than {limit} bytes")
     # One byte more than allowed, so that a body without Content-Length that is
