@@ -68,17 +68,20 @@ def _carries(consent: Consent, ts: str, version: str, choices: str) -> bool:
     return granted == consent.granted and consent.time >= written
 
 
-def valid_consent() -> Consent | None:
-    """The visitor's consent if it is verified, unexpired, current and their latest decision."""
+def valid_consent(category: str | None = None) -> Consent | None:
+    """The visitor's consent if it is verified, unexpired, current and their latest decision.
+
+    With ``category``, also only if it grants it; that is checked before the
+    log lookup, so a cookie that does not grant it costs no query.
+    """
     consent = current_consent()
     if consent is None or consent.version != current_policy().version:
+        return None
+    if category is not None and category not in consent.granted:
         return None
     return consent if is_latest(consent) else None
 
 
 def consent_for(category: str) -> Consent | None:
     """The visitor's consent if it grants ``category``, else None."""
-    consent = valid_consent()
-    if consent is None or category not in consent.granted:
-        return None
-    return consent
+    return valid_consent(category)

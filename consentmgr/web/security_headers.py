@@ -6,6 +6,11 @@ from :func:`csp_nonce`, which the banner copies when it activates a script.
 
 A view may set any of these headers itself; its value is kept.
 
+They are added in a thin WSGI layer around the app rather than in an
+``after_request`` hook: constant tuples appended to the header list, instead
+of a validated ``Headers.add`` per header on every gateway hit, and responses
+that never reach Flask's hooks carry them too.
+
 When ``PUBLIC_URL`` is https, every response also carries HSTS, so a browser
 that has once reached the service never again tries it over plain http.
 
@@ -21,10 +26,15 @@ sign-in page says so instead of offering a form that cannot work
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, request
 
 from .origin import is_loopback
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 HSTS = ("Strict-Transport-Security", "max-age=31536000")
 
@@ -50,22 +60,34 @@ DEFAULTS = (
 )
 
 
+NONCE = "consentmgr.csp_nonce"  # the request's nonce, in the WSGI environ
+
+
 def csp_nonce() -> str:
-    if "csp_nonce" not in g:
-        g.csp_nonce = secrets.token_urlsafe(16)
-    return g.csp_nonce
+    environ = request.environ
+    if NONCE not in environ:
+        environ[NONCE] = secrets.token_urlsafe(16)
+    return environ[NONCE]
 
 
-def add_headers(response: Response) -> Response:
-    # One pass over the headers already set, instead of a search per default:
-    # this runs on every gateway hit.
-    present = {name.lower() for name in response.headers.keys()}  # noqa: SIM118
-    for name, value in current_app.extensions["consentmgr.security_headers"]:
-        if name.lower() not in present:
-            if name == "Content-Security-Policy" and "csp_nonce" in g:
-                value = CSP.format(nonce=f" 'nonce-{g.csp_nonce}'")
-            response.headers.add(name, value)
-    return response
+class SecurityHeaders:
+    """WSGI middleware that adds the default headers a response does not already have."""
+
+    def __init__(self, wsgi_app: WSGIApplication, defaults: tuple[tuple[str, str], ...]) -> None:
+        self.wsgi_app = wsgi_app
+        self.defaults = tuple((name.lower(), name, value) for name, value in defaults)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: object = None) -> object:
+            present = {name.lower() for name, _ in headers}
+            for key, name, value in self.defaults:
+                if key not in present:
+                    if key == "content-security-policy" and NONCE in environ:
+                        value = CSP.format(nonce=f" 'nonce-{environ[NONCE]}'")
+                    headers.append((name, value))
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, start)
 
 
 def cookies_need_https() -> bool:
@@ -94,8 +116,8 @@ def _warn_once_over_plain_http() -> None:
 def init_app(app: Flask) -> None:
     public = app.config["PUBLIC_URL"]
     https = bool(public) and public.startswith("https://")
-    app.extensions["consentmgr.security_headers"] = (*DEFAULTS, HSTS) if https else DEFAULTS
-    app.after_request(add_headers)
+    defaults = (*DEFAULTS, HSTS) if https else DEFAULTS
+    app.wsgi_app = SecurityHeaders(app.wsgi_app, defaults)  # type: ignore[method-assign]
     if app.config["COOKIE_SECURE"]:
         app.extensions["consentmgr.plain_http"] = {"warned": False}
         app.before_request(_warn_once_over_plain_http)

@@ -62,7 +62,8 @@ def track() -> Response:
     if len(hits) > 1:
         ratelimit.check(TARGET, len(hits) - 1)
 
-    config = current_app.config
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    config = app.config
     image = matomo_hit.wants_image(hits)
     consent = consent_for(MATOMO.category)
     if consent is None:
@@ -72,24 +73,20 @@ def track() -> Response:
         return answer(image)
 
     now = time.time()
-    language = request.headers.get("Accept-Language", "")
+    visitor = {
+        "client_ip": request.remote_addr or "",
+        "user_agent": request.user_agent.string,
+        "language": request.headers.get("Accept-Language", ""),
+    }
+    site_id = config["MATOMO_SITE_ID"]
     payloads = [
-        sealed.seal(
-            current_app,
-            matomo_hit.clean(
-                hit,
-                site_id=config["MATOMO_SITE_ID"],
-                client_ip=request.remote_addr or "",
-                user_agent=request.user_agent.string,
-                language=language,
-                accepted_at=now,
-            ),
-        )
+        sealed.seal(app, matomo_hit.clean(hit, site_id=site_id, accepted_at=now, **visitor))
         for hit in hits
     ]
-    outbox.enqueue(get_db(), TARGET, consent.id, payloads, now)
-    flush_soon(current_app, get_db())
-    deliver.wake(current_app)
+    db = get_db()
+    outbox.enqueue(db, TARGET, consent.id, payloads, now)
+    flush_soon(app, db)
+    deliver.wake(app)
     return answer(image)
 
 
