@@ -26,6 +26,7 @@ from .. import counters as gateway_stats
 from .. import deliver, outbox, sealed
 from ..targets import META
 from . import event as meta_event
+from . import shim as shim_script
 
 bp = Blueprint("meta_gateway", __name__)
 
@@ -108,4 +109,6 @@ def _cors(response: Response) -> Response:
 @bp.get("/fbq.js")
 def shim() -> Response:
     """The ``fbq()`` shim; it waits for marketing consent and loads nothing from Facebook."""
-    return scripts.serve("fbq.min.js")
+    return scripts.serve(
+        "fbq.min.js", lambda text: shim_script.with_pixel(text, current_app.config)
+    )
