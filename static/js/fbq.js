@@ -22,13 +22,14 @@
     const body = JSON.stringify({
       type,
       event_name: name,
-      event_id: options?.eventID || crypto.randomUUID?.() || String(Math.random()).slice(2),
+      event_id: options?.eventID, // without one, the server makes one
       page: location.href,
       referrer: document.referrer,
       custom_data: data || {},
       user_data: user,
     });
-    fetch(endpoint, { method: "POST", body, keepalive: true, credentials: "include", headers: { "Content-Type": "text/plain" } }).catch(() => {});
+    // A string body goes as text/plain: a simple request, with no CORS preflight.
+    fetch(endpoint, { method: "POST", body, keepalive: true, credentials: "include" }).catch(() => {});
   };
 
   // Another pixel's id: its events and data would go to the wrong place, so nothing goes.

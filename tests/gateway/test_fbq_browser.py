@@ -14,6 +14,7 @@ from helpers import deliver
 from werkzeug import Response
 
 from consentmgr.gateway import sealed
+from consentmgr.gateway.meta import event as meta_event
 
 pytestmark = pytest.mark.browser
 
@@ -148,7 +149,11 @@ def test_revoke_in_the_snippet_holds_the_queued_page_view(
     page.evaluate("fbq('consent', 'grant')")
     wait_until_stored(server, ("meta", "queued"))
     deliver(server.app)
-    assert {e["event_name"] for e in meta_events(graph)} == {"ViewContent", "PageView"}
+    sent = {e["event_name"]: e for e in meta_events(graph)}
+    assert set(sent) == {"ViewContent", "PageView"}
+    assert sent["ViewContent"]["event_id"] == "queued"
+    # A call without an eventID gets one from the server.
+    assert meta_event.EVENT_ID.fullmatch(sent["PageView"]["event_id"])
 
 
 @pytest.mark.parametrize("bundle", [("matomo", "fbq"), ()], ids=["bundled", "separate"])
