@@ -5,9 +5,10 @@ The ``fbq()`` shim posts here instead of loading anything from Facebook:
     fbq() shim -> /fb/events -> consent_gate -> outbox -> deliver -> meta_upstream
 
 Without ``marketing`` consent the event is counted and forgotten. With it, the
-server builds the Conversions API event (``meta_event``), hashing email and
-phone on arrival, sets the first-party ``_fbp``/``_fbc`` cookies, seals the
-event and commits it to the outbox before answering 204.
+server builds the Conversions API event (``meta_event``), hashing the
+advanced matching values on arrival (``matching``), sets the first-party
+``_fbp``/``_fbc`` cookies, seals the event and commits it to the outbox
+before answering 204.
 """
 
 from __future__ import annotations
