@@ -264,7 +264,7 @@ def as_text(key: str, value: Any) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
-        raise InvalidMatch(f"user_data.{key} must be a string")
+        raise InvalidMatch(f"user_data.{key} must be a string or a whole number")
     if len(value) > MAX_VALUE_CHARS:
         raise InvalidMatch(f"user_data.{key} must be at most {MAX_VALUE_CHARS} characters")
     return value
