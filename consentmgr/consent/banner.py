@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, Flask, Response, current_app
 
+from ..gateway.meta import shim
 from ..web.scripts import Script, respond, without_provenance
 from .policy import LANGS, SHOWN, Policy, cookie_patterns
 
@@ -141,7 +142,8 @@ def render(policy: Policy, config: Mapping[str, Any], source: str | None = None)
     data = json.dumps(embedded(policy, config), ensure_ascii=False, separators=(",", ":"))
     parts = [source.replace(PLACEHOLDER, data)]
     for name in config.get("BUNDLE_SCRIPTS", ()):
-        parts.append(without_provenance((STATIC / BUNDLED[name]).read_text(encoding="utf-8")))
+        text = without_provenance((STATIC / BUNDLED[name]).read_text(encoding="utf-8"))
+        parts.append(shim.with_pixel(text, config) if name == "fbq" else text)
     return "\n".join(parts).encode()
 
 

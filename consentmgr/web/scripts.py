@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,12 +50,18 @@ def without_provenance(text: str) -> str:
     return text.split("\n", 1)[1] if text.startswith("/*!") else text
 
 
-def load(app: Flask, name: str) -> Script:
-    """The prepared script ``static/js/<name>``, cached per app."""
+def load(app: Flask, name: str, fill: Callable[[str], str] | None = None) -> Script:
+    """The prepared script ``static/js/<name>``, cached per app.
+
+    ``fill`` puts configuration into the text (the shim's pixel id) before it
+    is compressed and tagged, once.
+    """
     cache = app.extensions.setdefault("consentmgr.scripts", {})
     if name not in cache:
-        text = (Path(app.static_folder) / "js" / name).read_text(encoding="utf-8")
-        cache[name] = Script.of(without_provenance(text).encode())
+        text = without_provenance(
+            (Path(app.static_folder) / "js" / name).read_text(encoding="utf-8")
+        )
+        cache[name] = Script.of((fill(text) if fill else text).encode())
     return cache[name]
 
 
@@ -76,5 +83,5 @@ def respond(script: Script) -> Response:
     return response
 
 
-def serve(name: str) -> Response:
-    return respond(load(current_app, name))
+def serve(name: str, fill: Callable[[str], str] | None = None) -> Response:
+    return respond(load(current_app, name, fill))

@@ -1,34 +1,55 @@
 // consentmgr fbq() shim: the Meta pixel API, sent to /fb/events on this script's origin.
 // Nothing loads from Facebook. Calls wait until the banner (window.consentmgr) reports
-// that "marketing" is granted; the server checks the signed consent cookie again and
-// sends the events through the Conversions API.
+// that "marketing" is granted, and while the site has said fbq("consent", "revoke");
+// the server checks the signed consent cookie again and sends the events through the
+// Conversions API. Advanced matching data goes as the site gave it: the server
+// normalises and hashes it on arrival (smaller than doing it here).
 (() => {
   const me = document.currentScript;
   const endpoint = new URL("/fb/events", me ? me.src : location.href).href;
+  // The configured pixel id, filled in by the server when it serves this script.
+  const pixel = "__PIXEL__";
   const user = {};
   const waiting = [];
+  const warned = {};
+  let revoked;
 
-  const granted = () => !!window.consentmgr?.get()?.marketing;
+  // Each unsupported call or foreign pixel id is named once; true, for `||` chains.
+  const warn = (what) => (warned[what] ||= console.warn("fbq: not supported: " + what) || 1);
+  const granted = () => !revoked && !!window.consentmgr?.get()?.marketing;
 
   const post = (type, name, data, options) => {
     const body = JSON.stringify({
       type,
       event_name: name,
-      event_id: options?.eventID || crypto.randomUUID?.() || String(Math.random()).slice(2),
+      event_id: options?.eventID, // without one, the server makes one
       page: location.href,
+      referrer: document.referrer,
       custom_data: data || {},
       user_data: user,
     });
-    fetch(endpoint, { method: "POST", body, keepalive: true, credentials: "include", headers: { "Content-Type": "text/plain" } }).catch(() => {});
+    // A string body goes as text/plain: a simple request, with no CORS preflight.
+    fetch(endpoint, { method: "POST", body, keepalive: true, credentials: "include" }).catch(() => {});
   };
 
+  // Another pixel's id: its events and data would go to the wrong place, so nothing goes.
+  const other = (id) => id != pixel && warn("pixel " + id);
+
   const call = (command, ...args) => {
-    if (command === "init") {
-      for (const key of ["em", "ph"]) if (args[1]?.[key]) user[key] = String(args[1][key]);
-    } else if (command === "track" || command === "trackCustom") {
-      if (granted()) post(command, ...args);
-      else waiting.push([command, ...args]);
-    }
+    command += "";
+    // trackSingle(Custom) is track(Custom) for one pixel: ours, or none.
+    if (command != (command = command.replace("Single", "")) && other(args.shift())) return;
+    if (command == "track" || command == "trackCustom") {
+      waiting.push([command, ...args]);
+      flush();
+    } else if (command == "init") {
+      other(args[0]) || Object.assign(user, args[1]);
+    } else if (command == "set" && args[0] == "userData") {
+      Object.assign(user, args[1]);
+    } else if (command == "consent") {
+      revoked = args[0] != "grant";
+      flush();
+    } else warn(command == "set" ? "set " + args[0] : command);
   };
 
   const flush = () => {

@@ -10,6 +10,7 @@ from werkzeug import Response
 from consentmgr import create_app
 from consentmgr.gateway import counters as gateway_stats
 from consentmgr.gateway.meta import event as meta_event
+from consentmgr.gateway.meta import matching
 
 PIXEL = "123456789012345"
 TOKEN = "EAAB-meta-access-token"
@@ -159,19 +160,19 @@ PHONES = [
 
 @pytest.mark.parametrize(("raw", "expected"), EMAILS)
 def test_email_hashing(raw, expected):
-    assert meta_event.hash_email(raw) == expected
+    assert matching.hashed("em", raw) == expected
 
 
 @pytest.mark.parametrize(("raw", "normalised"), PHONES)
 def test_phone_normalisation(raw, normalised):
-    assert meta_event.normalise_phone(raw) == normalised
-    assert meta_event.hash_phone(raw) == meta_event.sha256(normalised)
+    assert matching.phone(raw) == normalised
+    assert matching.hashed("ph", raw) == meta_event.sha256(normalised)
 
 
 def test_meta_documented_phone_hash():
     expected = "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176"
-    assert meta_event.hash_phone("+1 (650)555-1212") == expected
-    assert meta_event.hash_phone(expected.upper()) == expected
+    assert matching.hashed("ph", "+1 (650)555-1212") == expected
+    assert matching.hashed("ph", expected.upper()) == expected
 
 
 @pytest.mark.parametrize(
@@ -184,7 +185,9 @@ def test_meta_documented_phone_hash():
         ({"event_name": 5}, "event_name"),
         ({"event_name": "Lead", "event_id": "a b"}, "event_id"),
         ({"event_name": "Lead", "custom_data": []}, "custom_data"),
-        ({"event_name": "Lead", "user_data": {"fn": "x"}}, "user_data"),
+        ({"event_name": "Lead", "user_data": {"address": "x"}}, "user_data may only hold"),
+        ({"event_name": "Lead", "user_data": []}, "user_data must be an object"),
+        ({"event_name": "Lead", "referrer": "javascript:alert(1)"}, "referrer"),
         ({"event_name": "Lead", "user_data": {"em": "not-an-email"}}, "email"),
         ({"event_name": "Lead", "user_data": {"ph": "12"}}, "phone"),
         ({"event_name": "Lead", "page": "ftp://x"}, "page"),

@@ -5,7 +5,9 @@ import hashlib
 import re
 
 import pytest
-from helpers import ROOT
+from helpers import ROOT, make_config
+
+from consentmgr import create_app
 
 JS = ROOT / "static" / "js"
 
@@ -32,4 +34,16 @@ def test_scripts_are_cacheable_and_compressed(client, path):
     assert gzip.decompress(zipped.data) == plain.data
     minified = (JS / path.lstrip("/").replace(".js", ".min.js")).read_bytes()
     assert minified.startswith(b"/*! consentmgr")
-    assert plain.data == minified.split(b"\n", 1)[1]  # served without the provenance line
+    served = minified.split(b"\n", 1)[1]  # without the provenance line
+    if path == "/fbq.js":  # with the pixel id, empty here as Meta is not configured
+        served = served.replace(b"__PIXEL__", b"")
+    assert plain.data == served
+
+
+def test_the_shim_carries_the_configured_pixel_id(tmp_path):
+    app = create_app(make_config(tmp_path, META_PIXEL_ID="123456789012345"))
+    client = app.test_client()
+    shim = client.get("/fbq.js").get_data(as_text=True)
+    bundle = client.get("/consent.js").get_data(as_text=True)
+    for script in (shim, bundle):
+        assert '"123456789012345"' in script and "__PIXEL__" not in script

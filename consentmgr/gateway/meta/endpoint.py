@@ -5,9 +5,10 @@ The ``fbq()`` shim posts here instead of loading anything from Facebook:
     fbq() shim -> /fb/events -> consent_gate -> outbox -> deliver -> meta_upstream
 
 Without ``marketing`` consent the event is counted and forgotten. With it, the
-server builds the Conversions API event (``meta_event``), hashing email and
-phone on arrival, sets the first-party ``_fbp``/``_fbc`` cookies, seals the
-event and commits it to the outbox before answering 204.
+server builds the Conversions API event (``meta_event``), hashing the
+advanced matching values on arrival (``matching``), sets the first-party
+``_fbp``/``_fbc`` cookies, seals the event and commits it to the outbox
+before answering 204.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .. import counters as gateway_stats
 from .. import deliver, outbox, sealed
 from ..targets import META
 from . import event as meta_event
+from . import shim as shim_script
 
 bp = Blueprint("meta_gateway", __name__)
 
@@ -108,4 +110,6 @@ def _cors(response: Response) -> Response:
 @bp.get("/fbq.js")
 def shim() -> Response:
     """The ``fbq()`` shim; it waits for marketing consent and loads nothing from Facebook."""
-    return scripts.serve("fbq.min.js")
+    return scripts.serve(
+        "fbq.min.js", lambda text: shim_script.with_pixel(text, current_app.config)
+    )
