@@ -43,20 +43,32 @@ def wait_ready(url: str, timeout: float = 20) -> None:
 
 
 @contextlib.contextmanager
-def gunicorn(app: str, env: dict[str, str] | None = None, workers: int = 2) -> Iterator[str]:
-    """Run ``app`` under gunicorn with sync workers on a free loopback port."""
+def gunicorn(app: str, env: dict[str, str] | None = None, threads: int = 1) -> Iterator[str]:
+    """Run a bare ``app`` under gunicorn, 2 workers: sync, or gthread with ``threads``."""
+    worker = ["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []
+    with _gunicorn(["--workers", "2", *worker, app], env) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def consentmgr(env: dict[str, str], **serve: int) -> Iterator[str]:
+    """consentmgr under gunicorn with the command line ``consentmgr serve`` runs.
+
+    ``serve`` changes its options (``threads=1``: sync workers).
+    """
+    sys.path.insert(0, str(ROOT))
+    from consentmgr.cli import gunicorn_args
+
+    args = gunicorn_args("127.0.0.1:0", **serve)
+    with _gunicorn(args[2:], env) as base:  # _gunicorn binds its own port
+        yield base
+
+
+@contextlib.contextmanager
+def _gunicorn(args: list[str], env: dict[str, str] | None) -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
-        [
-            str(BIN / "gunicorn"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-            app,
-        ],
+        [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--log-level", "warning", *args],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT / "bench"), **(env or {})},
     )
@@ -203,9 +215,12 @@ def _wrk(url, method, body, headers, seconds, connections):
 
 
 def table(rows: list[tuple[str, dict[str, float]]]) -> str:
-    out = [f"{'server':<34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"]
+    """The rows, each with its req/s as a ratio to the best bare Flask row (named ``bare ...``)."""
+    best = max(r["rps"] for name, r in rows if name.startswith("bare"))
+    out = [f"{'server':<38} {'req/s':>8} {'x bare':>7} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"]
     for name, r in rows:
         out.append(
-            f"{name:<34} {r['rps']:>9.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['errors']:>7}"
+            f"{name:<38} {r['rps']:>8.0f} {r['rps'] / best:>7.3f}"
+            f" {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['errors']:>7}"
         )
     return "\n".join(out)

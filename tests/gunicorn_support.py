@@ -14,16 +14,18 @@ from urllib.parse import urlencode
 from helpers import ACCEPT_ALL, ROOT, SITE
 from serve_support import Served, free_port
 
+from consentmgr.cli import gunicorn_args
+
 BIN = Path(sys.executable).parent
 
 
 class Server(Served):
-    """gunicorn serving consentmgr with 2 workers, in a process group of its own."""
+    """gunicorn serving consentmgr as ``consentmgr serve`` does, in a process group of its own."""
 
     def __init__(self, env, log_path):
         port = free_port()
-        args = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2"]
-        args += ["--log-level", "warning", "consentmgr:create_app()"]
+        args = [str(BIN / "gunicorn"), "--log-level", "warning"]
+        args += gunicorn_args(f"127.0.0.1:{port}")
         super().__init__(args, port, log_path, env=env, cwd=ROOT)
 
     def kill(self):

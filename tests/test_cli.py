@@ -155,3 +155,16 @@ def outbox_row(status):
         "next_attempt": 0.0,
         "attempts": 3,
     }
+
+
+def test_serve_runs_threaded_workers_unless_told_otherwise():
+    from consentmgr.cli import gunicorn_args
+
+    threaded = gunicorn_args("127.0.0.1:8000")
+    assert threaded[threaded.index("--worker-class") + 1] == "gthread"
+    assert threaded[threaded.index("--threads") + 1] == "4"
+    assert threaded[-1] == "consentmgr:create_app()"
+    sync = gunicorn_args("127.0.0.1:8000", threads=1)
+    assert "--worker-class" not in sync and "--threads" not in sync
+    logged = gunicorn_args("127.0.0.1:8000", access_log=True)
+    assert "--access-logfile" in logged and "--access-logfile" not in threaded
