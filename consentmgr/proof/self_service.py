@@ -276,7 +276,9 @@ def erase() -> Response:
         require_allowed_origin()
     except ApiError:
         visitor_abort(403, "foreign_origin")
-    ratelimit.check("erasures")
+    wait = ratelimit.wait_for("erasures")
+    if wait is not None:  # a page in the visitor's language, not the API's JSON
+        visitor_abort(429, retry_after=wait)
     consent_id = visitor_id()
     erased, hits = 0, outbox.Erased(0, 0, 0)
     if consent_id:

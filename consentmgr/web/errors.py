@@ -65,12 +65,17 @@ MACHINE_BLUEPRINTS = frozenset(
 MACHINE_PREFIXES = ("/api/", "/admin", "/static/")
 
 
-def visitor_abort(status: int, reason: str) -> NoReturn:
-    """Stop with ``status``; a visitor's error page explains ``reason`` (``error.reason.*``)."""
+def visitor_abort(
+    status: int, reason: str | None = None, *, retry_after: int | None = None
+) -> NoReturn:
+    """Stop with ``status``; a visitor's error page explains ``reason`` (``error.reason.*``),
+    or the status's own text, and a 429 or 503 says when to try again (``Retry-After``)."""
     try:
         abort(status)
     except HTTPException as e:
         e.visitor_reason = reason  # type: ignore[attr-defined]
+        if retry_after is not None:
+            e.retry_after = retry_after  # type: ignore[attr-defined]
         raise
 
 

@@ -97,19 +97,23 @@ def test_gateway_hits_and_events_are_limited_and_write_nothing_when_over(tmp_pat
 def test_erasures_are_limited(tmp_path):
     app = create_app(make_config(tmp_path, RATE_LIMIT_ERASURES="2/hour"))
     client = app.test_client()
-    codes = []
+    answers = []
     for _ in range(3):
         post_decision(client, ACCEPT_ALL, remote_addr=OFFICE)
         token = erase_token(client)
-        codes.append(
+        answers.append(
             client.post(
                 "/mine-data/slett",
                 data={"token": token},
-                headers={"Origin": SITE},
+                headers={"Origin": SITE, "Accept": "text/html", "Accept-Language": "nb"},
                 environ_base={"REMOTE_ADDR": OFFICE},
-            ).status_code
+            )
         )
-    assert codes == [200, 200, 429]
+    assert [r.status_code for r in answers] == [200, 200, 429]
+    refused = answers[-1]
+    # The visitor used a form: the answer is a page in their language, not the API's JSON.
+    assert refused.mimetype == "text/html" and refused.headers["Retry-After"].isdigit()
+    assert "For mange forespørsler" in refused.get_data(as_text=True)
 
 
 def _decide_from_one_address(config, n, barrier, queue):
