@@ -152,11 +152,14 @@ def run_command(host: str, port: int, demo: bool, reload: bool) -> None:
     from werkzeug.serving import run_simple
 
     from . import create_app
+    from .web.access_log import DevRequestHandler
 
     app = create_app(overrides={"DEMO": True} if demo else None)
     if app.config["DEMO"]:
         click.echo(f"the demo site is at http://{host}:{port}/demo")
-    run_simple(host, port, app, use_reloader=reload, threaded=True)
+    run_simple(
+        host, port, app, use_reloader=reload, threaded=True, request_handler=DevRequestHandler
+    )
 
 
 def startup_warnings(app: Flask) -> list[str]:

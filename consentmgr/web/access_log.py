@@ -16,10 +16,12 @@ WSGI environ the log line is made from.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask, request
 from gunicorn import glogging
+from werkzeug.serving import WSGIRequestHandler
 
 from ..consent.visitor import ip_prefix
 
@@ -53,6 +55,30 @@ class Logger(glogging.Logger):
             "T": full["T"],
             "p": full["p"],
         }
+
+
+class DevRequestHandler(WSGIRequestHandler):
+    """``consentmgr run``'s request lines, with what the production log keeps.
+
+    werkzeug's development server would log each client's address and the
+    whole path with its query string; these lines have the client's network
+    and the route instead.
+    """
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        environ = getattr(self, "environ", None) or {}
+        line = f"{getattr(self, 'command', '-')} {environ.get(ROUTE) or '-'}"
+        self.log("info", '"%s %s" %s %s', line, getattr(self, "request_version", "-"), code, size)
+
+    def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002 (werkzeug's name)
+        environ = getattr(self, "environ", None) or {}
+        address = environ.get("REMOTE_ADDR") or (self.client_address or ("",))[0]
+        network = ip_prefix(address) or "-"
+        logging.getLogger("werkzeug").log(
+            logging.getLevelName(type.upper()),
+            f"{network} - - [{self.log_date_time_string()}] {message}",
+            *args,
+        )
 
 
 def _note_route() -> None:

@@ -7,14 +7,16 @@ ids in their query strings and a recognisable user agent; none of it, nor the
 address, nor the consent id in a receipt's path, may reach the log.
 """
 
+import http.client
 import json
 import sys
+import time
 from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode
 
 from helpers import ACCEPT_ALL, SITE
-from serve_support import clean_env, consentmgr_serve, write_config
+from serve_support import Served, clean_env, consentmgr_serve, free_port, write_config
 
 BIN = Path(sys.executable).parent
 VISITOR = "203.0.113.77"
@@ -91,3 +93,26 @@ def test_access_log_holds_no_address_query_string_or_user_agent(tmp_path):
     assert '"POST /api/consent HTTP/1.1" 201' in log
     assert '"GET /receipt/<consent_id> HTTP/1.1" 200' in log
     assert '"GET - HTTP/1.1" 404' in log
+
+
+def test_the_development_server_logs_networks_and_routes_never_addresses(tmp_path):
+    """``consentmgr run`` (what ``./dev run`` starts) keeps what the production log keeps."""
+    instance = tmp_path / "instance"
+    write_config(instance, SITE_ORIGINS=[SITE])
+    port = free_port()
+    env = clean_env(CONSENTMGR_INSTANCE=str(instance))
+    args = [str(BIN / "consentmgr"), "run", "--port", str(port)]
+    with Served(args, port, tmp_path / "run.log", env=env) as served:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/receipt/a-visitors-consent-id?secret=searchterm")
+        conn.getresponse().read()
+        conn.close()
+        deadline = time.monotonic() + 10
+        while "/receipt/" not in served.output() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        log = served.output()
+    line = next(line for line in log.splitlines() if "/receipt/" in line)
+    assert line.startswith("127.0.0.0/24 - - [")
+    assert '"GET /receipt/<consent_id> HTTP/1.1" 404' in line
+    assert "127.0.0.1 -" not in log and "a-visitors-consent-id" not in log
+    assert "searchterm" not in log
