@@ -1,6 +1,6 @@
 """``GET /admin/export.csv?from=&to=``: the decisions of a period as CSV, streamed.
 
-The rows go from an SQLite cursor through a small buffer to the client, a few
+The rows go from a database cursor through a small buffer to the client, a few
 hundred at a time, so memory stays flat however many millions the period
 holds. The export has its own read connection: its snapshot stays consistent
 for the whole download while decisions keep being written.
