@@ -16,7 +16,7 @@ from flask import Flask
 
 from . import migrations
 from .proof import checkpoints
-from .storage import Storage, open_storage
+from .storage import Storage, connect
 
 #: Every table with data, parents first; (table, its generated id column or None).
 TABLES: tuple[tuple[str, str | None], ...] = (
@@ -44,7 +44,7 @@ class CopyError(Exception):
 
 def open_target(target: str, *, timeout: float = 5.0) -> Storage:
     """A connection to a SQLite file or a PostgreSQL URL."""
-    return open_storage(target, pool_size=4, timeout=timeout)
+    return connect(target, pool_size=4, timeout=timeout)
 
 
 def has_data(db: Storage) -> list[str]:

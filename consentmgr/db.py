@@ -1,19 +1,22 @@
 """The database of the app: a storage backend connection per thread, handed out on ``g``.
 
-The backend is a :class:`consentmgr.storage.base.Storage`; the SQLite one
-lives in :mod:`consentmgr.storage.sqlite`, which explains its locking and
-durability. Each worker thread keeps its connection open between requests
-instead of closing it: closing the last connection to a WAL database
-checkpoints and deletes the WAL file, which cost more than the whole rest of a
-decision. On teardown any transaction left open by an error is rolled back,
-so the next request starts clean.
+The backend is a :class:`consentmgr.storage.base.Storage`, chosen by
+:mod:`consentmgr.storage` from ``DATABASE``/``DATABASE_URL``; each backend's
+module explains its locking and durability. Each worker thread keeps its
+connection open between requests instead of closing it: on a database file,
+closing the last connection checkpoints and deletes the WAL file, which cost
+more than the whole rest of a decision; a pooled connection goes back to its
+pool at the end of the request. On teardown any transaction left open by an
+error is rolled back, so the next request starts clean.
 
 Hits are analytics, not proof: the gateway commits them with
-``db.transaction(flush=False)`` and calls :func:`flush_soon`, and one thread
-per process puts every hit committed in the last ``HIT_FLUSH_MS`` on disk with
-a single ``fdatasync``. A committed hit survives any crash of the app (it is in
-the WAL file); only a power cut can take back the hits of that window, never a
-decision. ``HIT_FLUSH_MS = 0`` flushes each hit before it is answered.
+``db.transaction(flush=False)`` and calls :func:`flush_soon`, which leaves
+them to the process's hit flusher (:func:`consentmgr.storage.hit_flusher`)
+when the backend has one: every hit committed in the last ``HIT_FLUSH_MS`` is
+put on disk at once. A committed hit survives any crash of the app; only a
+power cut (on PostgreSQL, a crash of the database server) can take back the
+hits of that window, never a decision. On a database file, ``HIT_FLUSH_MS = 0``
+flushes each hit before it is answered.
 """
 
 from __future__ import annotations
@@ -26,14 +29,10 @@ from pathlib import Path
 
 from flask import Flask, current_app, g
 
-from .storage import open_storage
-from .storage.base import POSTGRES_SCHEMES, Storage, Unavailable
-from .storage.sqlite import BUSY_TIMEOUT_MS, Database, GroupFlusher, connect
+from . import storage
+from .storage import POSTGRES_SCHEMES, Storage, Unavailable, connect
 
 __all__ = [
-    "BUSY_TIMEOUT_MS",
-    "Database",
-    "GroupFlusher",
     "Unavailable",
     "connect",
     "get_db",
@@ -49,20 +48,20 @@ def database_url(config) -> str | None:
 
 
 def database_path(app: Flask) -> Path:
-    """The SQLite file (on PostgreSQL: where the instance keeps files beside it)."""
+    """The database file (on PostgreSQL: where the instance keeps its files beside it)."""
     if database_url(app.config):
         return Path(app.instance_path) / "consentmgr"
     return Path(app.instance_path) / app.config["DATABASE"]
 
 
+def database_target(app: Flask) -> str:
+    """What :func:`consentmgr.storage.connect` opens: the URL, or else the file's path."""
+    return database_url(app.config) or str(database_path(app))
+
+
 def open_for(app: Flask) -> Storage:
     """A connection of the configured backend; ``close()`` it when done."""
-    return open_storage(
-        database_url(app.config) or str(database_path(app)),
-        synchronous=app.config["SQLITE_SYNCHRONOUS"],
-        pool_size=app.config["DATABASE_POOL_SIZE"],
-        timeout=app.config["DATABASE_TIMEOUT_SECONDS"],
-    )
+    return storage.connect_for(database_target(app), app.config)
 
 
 def get_db() -> Storage:
@@ -107,8 +106,7 @@ def flush_soon(app: Flask, db: Storage) -> None:
 def init_app(app: Flask) -> None:
     app.extensions["consentmgr.db_local"] = threading.local()
     app.teardown_appcontext(close_db)
-    postgres = database_url(app.config) is not None
-    if app.config["HIT_FLUSH_MS"] and app.config["SQLITE_SYNCHRONOUS"] == "FULL" and not postgres:
-        flusher = GroupFlusher(database_path(app), app.config["HIT_FLUSH_MS"] / 1000)
+    flusher = storage.hit_flusher(database_target(app), app.config)
+    if flusher is not None:
         app.extensions["consentmgr.flusher"] = flusher
         atexit.register(flusher.stop)

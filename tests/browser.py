@@ -44,7 +44,7 @@ class LiveServer:
     url: str
 
     def rows(self, table: str = "decisions") -> list[dict[str, Any]]:
-        """Rows as they are in the SQLite file, read through a separate connection."""
+        """Rows as they are in the database, read through a separate connection."""
         db = open_db(self.app.config)
         try:
             return list(db[table].rows_where(order_by="rowid"))

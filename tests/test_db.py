@@ -19,7 +19,7 @@ def path(tmp_path):
 @pytest.fixture
 def db(path):
     """A connection with SQLITE_SYNCHRONOUS = "FULL" and a table ``t``."""
-    db = connect(path, "FULL")
+    db = connect(path, synchronous="FULL")
     with immediate(db):
         db.execute("create table t (n integer)")
     yield db
@@ -28,8 +28,8 @@ def db(path):
 
 @pytest.mark.sqlite_only
 def test_durable_follows_the_setting(tmp_path):
-    full = connect(tmp_path / "full.sqlite", "FULL")
-    normal = connect(tmp_path / "normal.sqlite", "NORMAL")
+    full = connect(tmp_path / "full.sqlite", synchronous="FULL")
+    normal = connect(tmp_path / "normal.sqlite", synchronous="NORMAL")
     try:
         assert full.durable is True
         assert normal.durable is False
@@ -147,7 +147,7 @@ def test_a_new_connection_never_drops_another_connections_locks(tmp_path, synchr
     on it (SQLite's "How To Corrupt", 2.2): another process could then checkpoint and
     delete the WAL under a reader, or write beside a writer, and corrupt the file."""
     path = tmp_path / "locks.sqlite"
-    reader = connect(path, synchronous)
+    reader = connect(path, synchronous=synchronous)
     reader.execute("create table t (x)")
     with immediate(reader):
         reader.execute("insert into t values (1)")
@@ -155,10 +155,29 @@ def test_a_new_connection_never_drops_another_connections_locks(tmp_path, synchr
     reader.execute("select * from t").fetchall()
     assert shared_lock_seen_from_another_process(path)
 
-    other = connect(path, synchronous)
+    other = connect(path, synchronous=synchronous)
     with immediate(other):
         other.execute("insert into t values (2)")
     assert shared_lock_seen_from_another_process(path), "the reader's lock is still held"
     reader.execute("commit")
     other.close()
     reader.close()
+
+
+@pytest.mark.parametrize(
+    ("target", "settings", "flusher"),
+    [
+        ("db.sqlite", {}, True),
+        ("db.sqlite", {"HIT_FLUSH_MS": 0}, False),
+        ("db.sqlite", {"SQLITE_SYNCHRONOUS": "NORMAL"}, False),
+        ("postgresql://u@127.0.0.1:9/db", {}, False),
+    ],
+)
+def test_a_hit_flusher_only_where_commits_need_one(target, settings, flusher):
+    """Only a durable file groups hit flushes; PostgreSQL's WAL writer flushes its own."""
+    from consentmgr import storage
+    from consentmgr.config import KEYS
+
+    config = {name: key.default for name, key in KEYS.items()} | settings
+    found = storage.hit_flusher(target, config)
+    assert (found is not None) is flusher

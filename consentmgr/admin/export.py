@@ -1,9 +1,11 @@
 """``GET /admin/export.csv?from=&to=``: the decisions of a period as CSV, streamed.
 
-The rows go from an SQLite cursor through a small buffer to the client, a few
-hundred at a time, so memory stays flat however many millions the period
-holds. The export has its own read connection: its snapshot stays consistent
-for the whole download while decisions keep being written.
+The rows go from a database cursor through a small buffer to the client, a few
+hundred at a time. On a database file the cursor reads as it goes, so memory
+stays flat however many millions the period holds; on PostgreSQL, psycopg's
+client-side cursor receives the whole result first (a server-side cursor
+would stream it too). The export has its own read connection: its snapshot
+stays consistent for the whole download while decisions keep being written.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from .dashboard import gateway_health
 from .dashboard_charts import gateway_chart
 
 DAYS = 30
-ITEM_ID = re.compile(r"[0-9]{1,18}")  # an SQLite integer; str.isdigit() also takes "²"
+ITEM_ID = re.compile(r"[0-9]{1,18}")  # fits a 64-bit id; str.isdigit() also takes "²"
 DEAD_LISTED = 200
 
 

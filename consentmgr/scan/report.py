@@ -4,15 +4,20 @@ The JSON (``--json``) is the scan's observations (``crawl.run``) with the
 category of every cookie and storage key, the policy's declarations and where
 each was seen, and the findings. The HTML report (``--html FILE``) renders it
 with ``templates/scan/report.html``; the admin console shows the same body
-(``templates/scan/_report.html``) inside its own pages.
+(``templates/scan/_report.html``) inside its own pages. The body's styles have
+one home, ``static/scan.css``: the console links it, and the HTML report
+carries it inline so that it stays one file to keep or send on.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+from importlib import resources
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from ..consent.policy import Policy
 from .findings import Declared, match
@@ -94,7 +99,14 @@ def _environment() -> Environment:
 def to_html(report: dict[str, Any]) -> str:
     """A self-contained page (styles inline, no script) for reading or sending on."""
     template = _environment().get_template("scan/report.html")
-    return template.render(r=report, **template_globals())
+    return template.render(r=report, scan_css=stylesheet(), **template_globals())
+
+
+@functools.cache
+def stylesheet() -> Markup:
+    """``static/scan.css``, as the console serves it."""
+    text = resources.files("consentmgr").joinpath("_static/scan.css").read_text("utf-8")
+    return Markup(text)  # noqa: S704 (our own file, inside <style>)
 
 
 def template_globals() -> dict[str, Any]:

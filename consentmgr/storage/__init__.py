@@ -1,16 +1,45 @@
-"""Storage backends: one interface (:mod:`.base`), one module per database engine."""
+"""Storage backends: one interface (:mod:`.base`), one module per database engine.
 
+This package is the only place above the backends that knows which engines
+exist: :func:`connect` picks one by the shape of the target, and
+:func:`hit_flusher` says whether that engine needs help to put hits on disk.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from .base import POSTGRES_SCHEMES, Cursor, Storage, Unavailable, marks
+from .base import POSTGRES_SCHEMES, Cursor, HitFlusher, Storage, Unavailable, marks
 
-__all__ = ["POSTGRES_SCHEMES", "Cursor", "Storage", "Unavailable", "marks", "open_storage"]
+__all__ = [
+    "POSTGRES_SCHEMES",
+    "Cursor",
+    "HitFlusher",
+    "Storage",
+    "Unavailable",
+    "connect",
+    "connect_for",
+    "hit_flusher",
+    "marks",
+]
 
 
-def open_storage(
-    target: str, *, synchronous: str = "FULL", pool_size: int = 10, timeout: float = 5.0
+def connect(
+    target: str | os.PathLike[str],
+    *,
+    synchronous: str = "FULL",
+    pool_size: int = 10,
+    timeout: float = 5.0,
 ) -> Storage:
-    """A connection to ``target``: a ``postgresql://`` URL, or else a SQLite file's path."""
+    """A connection to ``target``: a ``postgresql://`` URL, or else a SQLite file's path.
+
+    ``synchronous`` matters to SQLite only, ``pool_size`` and ``timeout`` to
+    PostgreSQL only; each backend takes what applies to it.
+    """
+    target = os.fspath(target)
     if target.startswith(POSTGRES_SCHEMES):
         from . import postgres  # psycopg is needed only on PostgreSQL
 
@@ -18,3 +47,32 @@ def open_storage(
     from . import sqlite
 
     return sqlite.connect(Path(target), synchronous)
+
+
+def connect_for(target: str, config: Mapping[str, Any]) -> Storage:
+    """A connection to ``target`` with the settings an app's config gives its backend."""
+    return connect(
+        target,
+        synchronous=config["SQLITE_SYNCHRONOUS"],
+        pool_size=config["DATABASE_POOL_SIZE"],
+        timeout=config["DATABASE_TIMEOUT_SECONDS"],
+    )
+
+
+def hit_flusher(target: str, config: Mapping[str, Any]) -> HitFlusher | None:
+    """The process's flusher for hits committed with ``flush=False``, if the backend needs one.
+
+    A durable SQLite file (``SQLITE_SYNCHRONOUS = "FULL"``) needs one: it puts
+    every hit committed within ``HIT_FLUSH_MS`` on disk with one ``fdatasync``.
+    With ``HIT_FLUSH_MS = 0`` each hit is flushed before it is answered
+    instead. PostgreSQL needs none: such commits are asynchronous there, and
+    its WAL writer flushes them within ``wal_writer_delay``.
+    """
+    window_ms = config["HIT_FLUSH_MS"]
+    if target.startswith(POSTGRES_SCHEMES) or not window_ms:
+        return None
+    if config["SQLITE_SYNCHRONOUS"] != "FULL":
+        return None
+    from . import sqlite
+
+    return sqlite.GroupFlusher(Path(target), window_ms / 1000)

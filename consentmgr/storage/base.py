@@ -98,6 +98,16 @@ class Storage(Protocol):
     def close(self) -> None: ...
 
 
+class HitFlusher(Protocol):
+    """Puts hits committed with ``transaction(flush=False)`` on disk within a window."""
+
+    def request(self) -> None:
+        """A hit was committed: have it on disk by the end of the window."""
+
+    def stop(self) -> None:
+        """At exit: flush what is pending now."""
+
+
 def marks(values: Sequence) -> str:
     """Placeholders for a list: ``in ({marks(ids)})`` with ``ids`` among the parameters."""
     return ", ".join("?" * len(values))

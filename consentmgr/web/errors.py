@@ -40,7 +40,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Unavailable)
     def _unavailable(e: Unavailable):
-        # Nothing was written: the client may send it again, and the banner keeps the page usable.
+        # The client may send it again, and the banner keeps the page usable. Nothing was
+        # written, unless the connection dropped after a commit (README, "Several servers").
         app.logger.warning("database unavailable: %s", e)
         response = json_error(503, "the service is briefly unavailable; try again shortly")
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)

@@ -12,7 +12,7 @@ bucket will be full again): ``burst`` requests at once, refilled at
 The buckets must hold across every worker process without costing the hit
 path a database write, so they live in a small shared file beside the
 database (``<database>.limits``), mapped into memory by every process and
-updated under a file lock: a few microseconds, no fsync, nothing in SQLite.
+updated under a file lock: a few microseconds, no fsync, nothing in the database.
 It is a fixed table of 65,536 slots addressed by a keyed hash of the key (the
 hash key is random per file, so nobody can aim their networks at someone
 else's slot); when all slots a key may use are busy, the one nearest to full

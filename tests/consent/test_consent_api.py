@@ -213,3 +213,30 @@ def test_security_headers_on_api(client):
     assert "default-src 'self'" in r.headers["Content-Security-Policy"]
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     assert r.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
+def test_a_connection_lost_after_the_commit_answers_503_and_the_retry_is_logged_again(
+    client, database, monkeypatch
+):
+    """The decision is stored, but the answer is a 503 without a cookie (README, Several
+    servers): a retry logs the same decision a second time, under a new id on a first visit."""
+    from consentmgr.proof import checkpoints
+    from consentmgr.storage import Unavailable
+
+    def lost(*args):
+        raise Unavailable("the connection was lost after the commit")
+
+    def decide(fails):
+        with monkeypatch.context() as m:
+            if fails:
+                m.setattr(checkpoints, "after_append", lost)  # the first statement after it
+            return post_decision(client, REJECT_ALL)
+
+    for fails, status in [(True, 503), (False, 201), (True, 503), (False, 201)]:
+        response = decide(fails)
+        assert response.status_code == status
+        assert bool(cookie_of(response)) is (status == 201)
+    rows = list(database.query("select consent_id, choices, method from decisions order by seq"))
+    assert len(rows) == 4, "every decision was committed, answered or not"
+    assert rows[0]["consent_id"] != rows[1]["consent_id"], "a first visit: no cookie came back"
+    assert rows[1] == rows[2] == rows[3], "a returning visitor: the same decision, three rows"

@@ -254,3 +254,12 @@ def test_declared_patterns_match_with_wildcards_and_add_the_consent_cookie():
     assert findings.match(patterns, "_ga") is None
     # Declared already: not added twice.
     assert [d.pattern for d in findings.declared(p, "consent")].count("consent") == 1
+
+
+def test_the_html_report_carries_the_consoles_scan_stylesheet(client):
+    """One home for the report body's styles: the file the console serves, inlined as it is."""
+    served = client.get("/static/scan.css")
+    html = report.to_html(report.build(clean_site(), POLICY, PATTERNS, []))
+    assert served.status_code == 200
+    assert f"<style>\n{served.get_data(as_text=True)}\n</style>" in html
+    assert "<link" not in html, "one self-contained file"
