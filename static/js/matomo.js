@@ -1,86 +1,275 @@
-// consentmgr first-party Matomo tracker: the _paq API Ansettr uses, sent to /matomo.php
+// consentmgr first-party Matomo tracker: the official tracker's _paq API, sent to /matomo.php
 // on this script's own origin. It does nothing (no request, no cookie) until the
 // banner (window.consentmgr) reports that "analytics" is granted; the server checks
-// the signed consent cookie again for every hit.
+// the signed consent cookie again for every hit. /consent.js carries only a small
+// loader for it (matomo-loader.js), so visitors who refuse never download it.
+//
+// Which official calls work, which are accepted with no effect and which are not
+// supported (they log a warning) is in README.md, "Matomo: the _paq API".
 (() => {
   const me = document.currentScript;
-  const endpoint = new URL("/matomo.php", me ? me.src : location.href).href;
+  const here = (path) => new URL(path, me ? me.src : location.href).href;
   const DOWNLOAD = /\.(pdf|docx?|xlsx?|pptx?|zip|csv|txt|odt|ods|rtf)$/i;
-  const state = { url: null, title: null, ref: document.referrer, pv: "", links: false };
-
-  const cookie = (name) =>
-    document.cookie
-      .split("; ")
-      .find((c) => c.startsWith(name + "="))
-      ?.slice(name.length + 1);
+  // Calls that change nothing here: consent is the banner's job, the gateway decides
+  // where hits go and for which site, and hits carry no browser feature flags.
+  const NO_EFFECT = new Set(
+    `setTrackerUrl setSiteId addTracker setAPIUrl setRequestMethod setRequestContentType
+     alwaysUseSendBeacon disableAlwaysUseSendBeacon disableQueueRequest setRequestQueueInterval
+     requireConsent setConsentGiven rememberConsentGiven forgetConsentGiven
+     requireCookieConsent setCookieConsentGiven rememberCookieConsentGiven forgetCookieConsentGiven
+     optUserOut forgetUserOptOut setDoNotTrack setCookieNamePrefix setCookiePath setSecureCookie
+     setCookieSameSite setVisitorCookieTimeout setSessionCookieTimeout setReferralCookieTimeout
+     storeCustomVariablesInCookie setGenerationTimeMs disableBrowserFeatureDetection
+     enableBrowserFeatureDetection setCountPreRendered`.split(/\s+/),
+  );
+  // p: what every hit carries (uid, dimensionN, cvar, _pk* of a product page)
+  const state = { ref: document.referrer, p: {}, hosts: [], cookie: "", cart: {}, cvars: {}, seen: new Set() };
 
   const granted = () => !!window.consentmgr?.get()?.analytics;
 
   const rand = (n) =>
     Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => (b % 16).toString(16)).join("");
 
+  const has = (v) => v != null && `${v}` !== "";
+
   // Matomo's visitor cookie, set only here, after consent; the banner deletes it on withdrawal.
+  const COOKIE = "_pk_id.1." + location.hostname.replace(/\W/g, "").slice(0, 4);
   const visitorId = () => {
-    const name = "_pk_id.1." + location.hostname.replace(/\W/g, "").slice(0, 4);
-    let id = cookie(name)?.split(".")[0];
-    if (!/^[0-9a-f]{16}$/.test(id || "")) id = rand(16);
+    state.id ||= document.cookie.match(`(^|; )${COOKIE}=([0-9a-f]{16})`)?.[2] || rand(16);
     const secure = location.protocol === "https:" ? "; Secure" : "";
-    document.cookie = `${name}=${id}.${Math.floor(Date.now() / 1000)}; Path=/; Max-Age=33955200; SameSite=Lax${secure}`;
-    return id;
+    if (!state.noCookies)
+      document.cookie = `${COOKIE}=${state.id}.${Math.floor(Date.now() / 1000)}; Path=/; Max-Age=33955200; SameSite=Lax${secure}${state.cookie}`;
+    return state.id;
+  };
+
+  // Navigation Timing with the first page view, as the official tracker sends it;
+  // none at all when one span is negative (a browser bug).
+  const SPANS = {
+    pf_net: ["fetchStart", "connectEnd"],
+    pf_srv: ["requestStart", "responseStart"],
+    pf_tfr: ["responseStart", "responseEnd"],
+    pf_dm1: ["responseEnd", "domInteractive"],
+    pf_dm2: ["domInteractive", "domComplete"],
+    pf_onl: ["loadEventStart", "loadEventEnd"],
+  };
+  const timings = () => {
+    const t = performance.getEntriesByType("navigation")[0] || {};
+    const pf = {};
+    for (const [key, [from, to]] of Object.entries(SPANS))
+      if (t[from] && t[to]) {
+        if (t[to] < t[from]) return {};
+        pf[key] = Math.round(t[to] - t[from]);
+      }
+    return pf;
   };
 
   const send = (params) => {
     if (!granted()) return; // consent withdrawn since the page loaded
     const now = new Date();
+    state.last = +now;
     const body = new URLSearchParams({
-      idsite: "1",
-      rec: "1",
-      apiv: "1",
+      idsite: 1,
+      rec: 1,
+      apiv: 1,
       r: rand(6),
       h: now.getHours(),
       m: now.getMinutes(),
       s: now.getSeconds(),
       _id: visitorId(),
       url: state.url || location.href,
-      urlref: state.ref || "",
+      ...(state.ref && { urlref: state.ref }),
       res: `${screen.width}x${screen.height}`,
-      send_image: "0",
-      pv_id: state.pv,
+      send_image: 0,
+      ...(state.pv && { pv_id: state.pv }),
+      ...state.p,
       ...params,
     });
-    // keepalive lets the hit outlive the page, as sendBeacon would; the body is form-encoded
-    fetch(endpoint, { method: "POST", body, keepalive: true, credentials: "include" }).catch(() => {});
+    // sendBeacon outlives the page and sends the consent cookie; the body is form-encoded
+    navigator.sendBeacon(here("/matomo.php"), body);
   };
+
+  // setDomains: "example.com", "*.example.com"; the page's own host always counts.
+  const own = (host) =>
+    [location.hostname, ...state.hosts].some(
+      (d) => d === host || (d.startsWith("*.") && `.${host}`.endsWith(d.slice(1))),
+    );
 
   const onClick = (event) => {
     const a = event.target.closest?.("a[href]");
     if (!a || !/^https?:$/.test(a.protocol)) return;
     if (DOWNLOAD.test(a.pathname)) send({ download: a.href });
-    else if (a.hostname !== location.hostname) send({ link: a.href });
+    else if (!own(a.hostname)) send({ link: a.href });
+  };
+
+  // Custom variables (legacy): visit scope as _cvar, page scope as cvar, event scope as e_cvar.
+  const SCOPES = { visit: "_cvar", 2: "_cvar", page: "cvar", 3: "cvar", event: "e_cvar" };
+  const cvars = (scope = "visit", change) => {
+    const key = SCOPES[scope];
+    if (!key) return;
+    const vars = (state.cvars[key] ||= {});
+    change(vars);
+    if (Object.keys(vars).length) state.p[key] = JSON.stringify(vars);
+    else delete state.p[key];
+  };
+
+  // E-commerce: an order or a cart update carries the cart as ec_items.
+  const ecommerce = (id, revenue, subtotal, tax, shipping, discount) => {
+    const items = Object.values(state.cart).map(([sku, name = "", category = "", price, quantity]) => [
+      sku,
+      name,
+      category,
+      has(price) ? price : 0,
+      has(quantity) ? quantity : 1,
+    ]);
+    const optional = { ec_id: id, ec_st: subtotal, ec_tx: tax, ec_sh: shipping, ec_dt: discount };
+    send({
+      idgoal: 0,
+      revenue,
+      ...Object.fromEntries(Object.entries(optional).filter(([, v]) => `${v}` !== "")),
+      ec_items: JSON.stringify(items),
+    });
+    if (`${id}` !== "") state.cart = {};
+  };
+
+  // Content tracking: blocks marked data-track-content (or class matomoTrackContent);
+  // name, piece and target from data-content-* or else the media and link in them.
+  const BLOCKS = "[data-track-content],.matomoTrackContent,.piwikTrackContent";
+  const marked = (block, attr) =>
+    block.getAttribute(attr) ? block : block.querySelector(`[${attr}]:not([${attr}=""])`);
+  const describe = (block) => {
+    const pieceNode = marked(block, "data-content-piece") || block;
+    const targetNode = marked(block, "data-content-target") || block;
+    const media = pieceNode.matches("img,video,audio,embed,object")
+      ? pieceNode
+      : pieceNode.querySelector("img,video source,video,audio source,audio,embed,object");
+    const src = media && (media.src || media.data);
+    const piece = pieceNode.getAttribute("data-content-piece") || (src && new URL(src, location.href).href);
+    const href = targetNode.getAttribute("href") || pieceNode.getAttribute("href");
+    const name =
+      marked(block, "data-content-name")?.getAttribute("data-content-name") ||
+      piece?.replace(location.origin, "") ||
+      block.title ||
+      pieceNode.title ||
+      targetNode.title;
+    const target = targetNode.getAttribute("data-content-target") || (href && new URL(href, location.href).href);
+    return [name?.trim() || "Unknown", piece?.trim() || "Unknown", target?.trim() || ""];
+  };
+  const content = (interaction, name, piece, target) =>
+    send({
+      ...(interaction && { c_i: interaction }),
+      c_n: name,
+      c_p: piece || "Unknown",
+      ...(target && { c_t: target }),
+      ca: 1,
+    });
+  const impression = (block) => {
+    const [name, piece, target] = describe(block);
+    const key = [name, piece, target].join("\n");
+    if (state.seen.has(key)) return;
+    state.seen.add(key);
+    content("", name, piece, target);
+  };
+  const blocks = (root = document) => [...(root.matches?.(BLOCKS) ? [root] : []), ...root.querySelectorAll(BLOCKS)];
+  const ready = (fn) =>
+    document.readyState === "loading" ? document.addEventListener("DOMContentLoaded", fn) : fn();
+
+  // Heartbeat: a ping when the visitor leaves the tab or page, if the last hit is
+  // at least the delay old, as the official tracker does.
+  const heartbeat = () => {
+    if (state.beat && state.last && Date.now() - state.last >= state.beat && document.visibilityState !== "visible")
+      send({ ping: 1 });
   };
 
   const api = {
     setCustomUrl: (url) => (state.url = new URL(url, location.href).href),
-    setDocumentTitle: (title) => (state.title = String(title)),
-    setReferrerUrl: (url) => (state.ref = String(url)),
+    setDocumentTitle: (title) => (state.title = title),
+    setReferrerUrl: (url) => (state.ref = url),
+    setUserId: (id) => has(id) && (state.p.uid = id),
+    resetUserId: () => delete state.p.uid,
+    getUserId: () => state.p.uid,
+    getVisitorId: visitorId,
+    getPageViewId: () => state.pv,
+    getCurrentUrl: () => state.url || location.href,
+    setCustomDimension: (id, value) => id > 0 && (state.p["dimension" + +id] = value ?? ""),
+    deleteCustomDimension: (id) => delete state.p["dimension" + +id],
+    getCustomDimension: (id) => state.p["dimension" + +id],
+    setCustomVariable: (index, name, value = "", scope) =>
+      index > 0 && name != null && cvars(scope, (v) => (v[index] = [`${name}`.slice(0, 200), `${value}`.slice(0, 200)])),
+    deleteCustomVariable: (index, scope) => cvars(scope, (v) => delete v[index]),
+    deleteCustomVariables: (scope) => cvars(scope, (v) => Object.keys(v).forEach((i) => delete v[i])),
+    setDomains: (domains) => (state.hosts = [].concat(domains).map((d) => `${d}`.split("/")[0])),
+    setCookieDomain: (domain) => (state.cookie = `; Domain=${`${domain}`.replace(/^\*?\./, "")}`),
+    disableCookies: () => {
+      state.noCookies = true;
+      document.cookie = `${COOKIE}=; Path=/; Max-Age=0${state.cookie}`;
+    },
+    disablePerformanceTracking: () => (state.timed = true),
     trackPageView: (title) => {
       state.pv = rand(6);
-      send({ action_name: title || state.title || document.title });
+      state.seen.clear();
+      send({ action_name: title || state.title || document.title, ...(!state.timed && timings()) });
+      state.timed = true;
     },
-    trackEvent: (c, a, n, v) => send({ e_c: c, e_a: a, ...(n != null && { e_n: n }), ...(v != null && { e_v: v }) }),
-    trackGoal: (id, revenue) => send({ idgoal: id, ...(revenue != null && { revenue }) }),
+    trackEvent: (c, a, n, v) => send({ e_c: c, e_a: a, ...(has(n) && { e_n: n }), ...(has(v) && { e_v: v }) }),
+    trackGoal: (id, revenue) => send({ idgoal: id, ...(has(revenue) && { revenue }) }),
     trackSiteSearch: (search, cat, count) =>
-      send({ search, ...(cat && { search_cat: cat }), ...(count != null && { search_count: count }) }),
+      send({ search, ...(cat && { search_cat: cat }), ...(has(count) && { search_count: count }) }),
+    trackLink: (url, type) => send({ [type === "download" ? type : "link"]: url }),
     enableLinkTracking: () => {
       if (!state.links) document.addEventListener("click", onClick, true);
       state.links = true;
     },
+    enableHeartBeatTimer: (seconds) => {
+      state.beat = Math.max(seconds || 15, 5) * 1000;
+      if (state.beating) return;
+      state.beating = true;
+      addEventListener("blur", () => setTimeout(heartbeat)); // after blur, visibility is settled
+      addEventListener("pagehide", heartbeat);
+      document.addEventListener("visibilitychange", heartbeat);
+    },
+    disableHeartBeatTimer: () => (state.beat = 0),
+    ping: () => send({ ping: 1 }),
+    trackContentImpression: (name, piece, target) => name && content("", name, piece, target),
+    trackContentInteraction: (interaction, name, piece, target) =>
+      interaction && name && content(interaction, name, piece, target),
+    trackAllContentImpressions: () => ready(() => blocks().forEach(impression)),
+    trackContentImpressionsWithinNode: (node) => node && ready(() => blocks(node).forEach(impression)),
+    trackContentInteractionNode: (node, interaction = "Unknown") => {
+      const block = node?.closest(BLOCKS);
+      if (block) content(interaction, ...describe(block));
+    },
+    // Only blocks that are on screen, each once a page view, as they scroll into view.
+    trackVisibleContentImpressions: () =>
+      ready(() => {
+        const watch = new IntersectionObserver((entries) =>
+          entries.forEach((e) => e.isIntersecting && (watch.unobserve(e.target), impression(e.target))),
+        );
+        blocks().forEach((block) => watch.observe(block));
+      }),
+    setEcommerceView: (sku, name, category, price) => {
+      for (const key of ["_pkc", "_pkp", "_pks", "_pkn"]) delete state.p[key];
+      state.p._pkc = Array.isArray(category) ? JSON.stringify(category) : has(category) && category !== false ? category : "";
+      if (has(price) && price !== false) state.p._pkp = price;
+      if (!has(sku) && !has(name)) return;
+      if (has(sku)) state.p._pks = sku;
+      state.p._pkn = has(name) ? name : "";
+    },
+    addEcommerceItem: (sku, name, category, price, quantity) =>
+      has(sku) && (state.cart[sku] = [`${sku}`, name, category, price, quantity]),
+    removeEcommerceItem: (sku) => delete state.cart[sku],
+    clearEcommerceCart: () => (state.cart = {}),
+    trackEcommerceOrder: (id, ...totals) => has(id) && totals[0] !== undefined && ecommerce(id, ...totals),
+    trackEcommerceCartUpdate: (total) => total !== undefined && ecommerce("", total, "", "", "", ""),
   };
 
+  // this in a pushed function, and Matomo.getAsyncTracker(): every method name works.
+  const tracker = new Proxy(api, { get: (_, name) => (...args) => run([name, ...args]) });
+
   const run = (call) => {
-    if (typeof call === "function") return call();
+    if (typeof call === "function") return call.call(tracker);
     const [name, ...args] = call;
-    api[name]?.(...args);
+    if (api[name]) return api[name](...args);
+    if (!NO_EFFECT.has(name)) console.warn(`consentmgr: _paq call "${name}" is not supported; nothing sent`);
   };
 
   let started = false;
@@ -89,6 +278,7 @@
     started = true;
     const queued = Array.isArray(window._paq) ? window._paq : [];
     window._paq = { push: (...calls) => calls.forEach(run) };
+    window.Piwik = window.Matomo ||= { getAsyncTracker: () => tracker, getTracker: () => tracker };
     queued.forEach(run);
   };
 

@@ -10,7 +10,7 @@ from helpers import ROOT
 JS = ROOT / "static" / "js"
 
 
-@pytest.mark.parametrize("name", ["matomo", "fbq"])
+@pytest.mark.parametrize("name", ["matomo", "matomo-loader", "fbq"])
 def test_minified_file_is_made_from_the_current_source(name):
     source = (JS / f"{name}.js").read_bytes()
     minified = (JS / f"{name}.min.js").read_text(encoding="utf-8")
