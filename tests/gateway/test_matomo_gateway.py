@@ -436,7 +436,7 @@ def test_background_deliverer_delivers_without_cli(tmp_path, matomo, database):
 
 # What our tracker and the official one send for the calls in README's parity table.
 TRACKER_PARAMETERS = """
-    action_name url urlref _id r h m s res apiv send_image pv_id uid dimension1 dimension999
+    action_name url urlref _id h m s res apiv send_image pv_id uid dimension1 dimension999
     e_c e_a e_n e_v idgoal revenue search search_cat search_count link download ping
     c_n c_p c_t c_i ca ec_id ec_items ec_st ec_tx ec_sh ec_dt _pkc _pkp _pks _pkn
     cvar _cvar e_cvar pf_net pf_srv pf_tfr pf_dm1 pf_dm2 pf_onl
