@@ -42,8 +42,9 @@
     return state.id;
   };
 
-  // Navigation Timing with the first page view, as the official tracker sends it;
-  // none at all when one span is negative (a browser bug).
+  // Navigation Timing, as the official tracker sends it: with a page view while none
+  // has been sent after the load, and with the first hit once the page has loaded
+  // (so a page view sent early is completed); none when a span is negative (a browser bug).
   const SPANS = {
     pf_net: ["fetchStart", "connectEnd"],
     pf_srv: ["requestStart", "responseStart"],
@@ -67,6 +68,8 @@
     if (!granted()) return; // consent withdrawn since the page loaded
     const now = new Date();
     state.last = +now;
+    if (state.loaded && !state.timed) params = { ...timings(), ...params };
+    state.timed ||= state.loaded;
     const body = new URLSearchParams({
       idsite: 1,
       rec: 1,
@@ -134,24 +137,29 @@
   // Content tracking: blocks marked data-track-content (or class matomoTrackContent);
   // name, piece and target from data-content-* or else the media and link in them.
   const BLOCKS = "[data-track-content],.matomoTrackContent,.piwikTrackContent";
-  const marked = (block, attr) =>
-    block.getAttribute(attr) ? block : block.querySelector(`[${attr}]:not([${attr}=""])`);
+  // The block or the first element in it with the attribute (with a value, if asked).
+  const first = (block, attr, valued) =>
+    [block, ...block.querySelectorAll(`[${attr}]`)].find(
+      (n) => n.hasAttribute(attr) && (!valued || n.getAttribute(attr)),
+    );
+  const absolute = (url) => url && new URL(url, location.href).href;
   const describe = (block) => {
-    const pieceNode = marked(block, "data-content-piece") || block;
-    const targetNode = marked(block, "data-content-target") || block;
-    const media = pieceNode.matches("img,video,audio,embed,object")
-      ? pieceNode
-      : pieceNode.querySelector("img,video source,video,audio source,audio,embed,object");
-    const src = media && (media.src || media.data);
-    const piece = pieceNode.getAttribute("data-content-piece") || (src && new URL(src, location.href).href);
-    const href = targetNode.getAttribute("href") || pieceNode.getAttribute("href");
+    const pieceNode = first(block, "data-content-piece") || block;
+    const targetNode = first(block, "data-content-target") || block;
+    // A media piece: the element itself (an <img>, or a <video> with a <source>).
+    const media = pieceNode.matches("img,embed,video,audio")
+      ? first(pieceNode, "src", true)?.getAttribute("src")
+      : pieceNode.matches("object") && pieceNode.getAttribute("data");
+    const piece = first(block, "data-content-piece", true)?.getAttribute("data-content-piece") || absolute(media);
     const name =
-      marked(block, "data-content-name")?.getAttribute("data-content-name") ||
-      piece?.replace(location.origin, "") ||
+      first(block, "data-content-name", true)?.getAttribute("data-content-name") ||
+      (piece?.startsWith(location.origin + "/") ? piece.slice(location.origin.length) : piece) ||
       block.title ||
       pieceNode.title ||
       targetNode.title;
-    const target = targetNode.getAttribute("data-content-target") || (href && new URL(href, location.href).href);
+    const target =
+      targetNode.getAttribute("data-content-target") ||
+      absolute(targetNode.getAttribute("href") || pieceNode.getAttribute("href"));
     return [name?.trim() || "Unknown", piece?.trim() || "Unknown", target?.trim() || ""];
   };
   const content = (interaction, name, piece, target) =>
@@ -173,10 +181,12 @@
   const ready = (fn) =>
     document.readyState === "loading" ? document.addEventListener("DOMContentLoaded", fn) : fn();
 
-  // Heartbeat: a ping when the visitor leaves the tab or page, if the last hit is
-  // at least the delay old, as the official tracker does.
+  // Heartbeat: as the official tracker, a ping when the visitor leaves the window,
+  // the tab or the page, if the last hit is at least the delay old and the window
+  // was not focused just now (a quick pass through tabs).
   const heartbeat = () => {
-    if (state.beat && state.last && Date.now() - state.last >= state.beat && document.visibilityState !== "visible")
+    const now = Date.now();
+    if (state.beat && state.last && now - state.last >= state.beat && now - state.focused > state.beat)
       send({ ping: 1 });
   };
 
@@ -208,9 +218,9 @@
       state.pv = rand(6);
       state.seen.clear();
       send({ action_name: title || state.title || document.title, ...(!state.timed && timings()) });
-      state.timed = true;
     },
-    trackEvent: (c, a, n, v) => send({ e_c: c, e_a: a, ...(has(n) && { e_n: n }), ...(has(v) && { e_v: v }) }),
+    trackEvent: (c, a, n, v) =>
+      send({ e_c: c, e_a: a, ...(n !== undefined && { e_n: n }), ...(v !== undefined && { e_v: v }), ca: 1 }),
     trackGoal: (id, revenue) => send({ idgoal: id, ...(has(revenue) && { revenue }) }),
     trackSiteSearch: (search, cat, count) =>
       send({ search, ...(cat && { search_cat: cat }), ...(has(count) && { search_count: count }) }),
@@ -223,9 +233,13 @@
       state.beat = Math.max(seconds || 15, 5) * 1000;
       if (state.beating) return;
       state.beating = true;
-      addEventListener("blur", () => setTimeout(heartbeat)); // after blur, visibility is settled
+      state.focused = 0;
+      addEventListener("focus", () => (state.focused = Date.now()));
+      addEventListener("blur", heartbeat);
       addEventListener("pagehide", heartbeat);
-      document.addEventListener("visibilitychange", heartbeat);
+      document.addEventListener("visibilitychange", () =>
+        document.hidden ? heartbeat() : (state.focused = Date.now()),
+      );
     },
     disableHeartBeatTimer: () => (state.beat = 0),
     ping: () => send({ ping: 1 }),
@@ -265,9 +279,10 @@
   // this in a pushed function, and Matomo.getAsyncTracker(): every method name works.
   const tracker = new Proxy(api, { get: (_, name) => (...args) => run([name, ...args]) });
 
+  // _paq.push(["name", ...args]), or a function (alone or in an array) run as the tracker.
   const run = (call) => {
-    if (typeof call === "function") return call.call(tracker);
-    const [name, ...args] = call;
+    const [name, ...args] = [].concat(call);
+    if (typeof name === "function") return name.apply(tracker, args);
     if (api[name]) return api[name](...args);
     if (!NO_EFFECT.has(name)) console.warn(`consentmgr: _paq call "${name}" is not supported; nothing sent`);
   };
@@ -279,6 +294,9 @@
     const queued = Array.isArray(window._paq) ? window._paq : [];
     window._paq = { push: (...calls) => calls.forEach(run) };
     window.Piwik = window.Matomo ||= { getAsyncTracker: () => tracker, getTracker: () => tracker };
+    const loaded = () => setTimeout(() => (state.loaded = true));
+    if (document.readyState === "complete") loaded();
+    else addEventListener("load", loaded);
     queued.forEach(run);
   };
 

@@ -1,0 +1,241 @@
+"""The built-in tracker against the official matomo.js: the same _paq calls, the same hits.
+
+A page in the official snippet's style (custom dimensions, a user id, custom
+variables, events, a goal, a site search, a download, content impressions and
+an interaction, e-commerce, a pushed function, ``Matomo.getAsyncTracker()`` and
+a heartbeat) runs in Chromium. Its hits go through the gateway and
+``deliver --once`` to a Matomo stand-in that records them.
+
+The official tracker is not part of this repository and CI cannot download it.
+``matomo_parity.json`` holds what it sent for this page, recorded by running
+the comparison below with it; the built-in tracker is compared with that file
+on every run. With ``CONSENTMGR_OFFICIAL_MATOMO_JS`` pointing at an official
+``matomo.js``, the page also runs with it, live, and both are compared
+(``CONSENTMGR_RECORD_MATOMO_PARITY=1`` rewrites the file from that run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import pytest
+from helpers import deliver
+from playwright.sync_api import expect
+
+from consentmgr.gateway import sealed
+
+pytestmark = pytest.mark.browser
+
+FIXTURE = Path(__file__).with_name("matomo_parity.json")
+OFFICIAL = os.environ.get("CONSENTMGR_OFFICIAL_MATOMO_JS")
+# Random ids, clocks, the screen and what the gateway sets differ from run to run:
+# only their presence is compared.
+VARYING = {"r", "h", "m", "s", "_id", "pv_id", "res", "send_image"}
+VARYING |= {"cdt", "cip", "ua", "lang", "idsite", "rec", "token_auth"}
+# Not compared at all: the official tracker's visit and referrer state from its own
+# cookies (our tracker keeps only the visitor id) and its browser feature flags.
+LEFT_OUT = {"_idn", "_idts", "_idvc", "_viewts", "_refts", "_ref", "_rcn", "_rck", "apiv"}
+LEFT_OUT |= {
+    "cookie",
+    "uadata",
+    "cs",
+    "fla",
+    "java",
+    "dir",
+    "qt",
+    "realp",
+    "pdf",
+    "wma",
+    "gears",
+    "ag",
+}
+HEARTBEAT_SECONDS = 5  # the shortest the official tracker allows
+
+CALLS = """
+var _paq = window._paq = window._paq || [];
+_paq.push(["setTrackerUrl", "/matomo.php"]);
+_paq.push(["setSiteId", "1"]);
+_paq.push(["setUserId", "kandidat-42"]);
+_paq.push(["setCustomDimension", 1, "Arbeidsgiver"]);
+_paq.push(["setCustomDimension", 3, "Stillinger"]);
+_paq.push(["setCustomVariable", 1, "Rolle", "Arbeidsgiver", "visit"]);
+_paq.push(["setCustomVariable", 2, "Side", "Liste", "page"]);
+_paq.push(["setDocumentTitle", "Paritet"]);
+_paq.push(["enableHeartBeatTimer", HEARTBEAT]);
+_paq.push(["trackPageView"]);
+_paq.push(["deleteCustomDimension", 3]);
+_paq.push(["trackEvent", "Jobb", "Søk", "Selger", 2]);
+_paq.push(["trackGoal", 2, 100]);
+_paq.push(["trackSiteSearch", "selger", "Oslo", 12]);
+_paq.push(["trackLink", "https://ansettr.no/brosjyre.pdf", "download"]);
+_paq.push(["trackContentImpression", "Kampanje", "kampanje.png", "https://ansettr.no/kampanje"]);
+_paq.push(["trackContentInteraction", "click", "Kampanje", "kampanje.png", "https://ansettr.no/kampanje"]);
+_paq.push(["trackAllContentImpressions"]);
+_paq.push([function () { this.trackEvent("Funksjon", "this"); }]);
+_paq.push([function () { Matomo.getAsyncTracker().trackEvent("Async", "tracker"); }]);
+_paq.push(["setEcommerceView", "SKU-1", "Stillingsannonse", "Annonser", 990]);
+_paq.push(["addEcommerceItem", "SKU-1", "Stillingsannonse", "Annonser", 990, 2]);
+_paq.push(["addEcommerceItem", "SKU-2", "Fremheving", ["Tillegg", "Synlighet"], 250]);
+_paq.push(["addEcommerceItem", "SKU-3", "Logo"]);
+_paq.push(["removeEcommerceItem", "SKU-3"]);
+_paq.push(["trackEcommerceCartUpdate", 2230]);
+_paq.push(["trackEcommerceOrder", "A-1001", 2787.5, 2230, 557.5, 0, 0]);
+""".replace("HEARTBEAT", str(HEARTBEAT_SECONDS))
+# One hit per call that sends, and the heartbeat's ping.
+EXPECTED_HITS = 14
+
+PAGE = """<!doctype html>
+<html lang="nb"><head><meta charset="utf-8"><title>Paritet</title></head><body>
+<div data-track-content data-content-name="Stilling" data-content-piece="Selger Oslo"
+     data-content-target="https://ansettr.no/jobb/1">Selger, Oslo</div>
+<div data-track-content><img data-content-piece src="/kampanje.png" alt="">
+  <a href="https://ansettr.no/jobb/2" data-content-target>Les mer</a></div>
+<script>%(calls)s</script>
+%(tracker)s
+<script src="/consent.js"></script>
+</body></html>
+"""
+
+
+def received(upstreams) -> list[dict[str, str]]:
+    hits = []
+    for request, _ in upstreams.log:
+        if request.path == "/matomo.php":
+            for item in json.loads(request.get_data())["requests"]:
+                hits.append(dict(parse_qsl(item.lstrip("?"), keep_blank_values=True)))
+    return hits
+
+
+def comparable(hit: dict[str, str], origin: str) -> dict[str, str]:
+    """The hit as compared: varying values as "*", some left out, our origin as ORIGIN."""
+    out = {}
+    for key, value in hit.items():
+        if key in LEFT_OUT:
+            continue
+        if key in VARYING or key.startswith("pf_"):
+            value = "*"
+        out[key] = value.replace(origin, "ORIGIN")
+    return dict(sorted(out.items()))
+
+
+def label(hit: dict[str, str]) -> str:
+    """Which call a hit comes from, for messages."""
+    for key in ("ping", "ec_id", "idgoal", "c_i", "c_n", "e_c", "search", "download", "link"):
+        if key in hit:
+            return f"{key}={hit[key]}"
+    return f"action_name={hit.get('action_name')}"
+
+
+@pytest.fixture
+def matomo(httpserver):
+    from werkzeug import Response
+
+    def reply(request):
+        n = len(request.get_json(force=True)["requests"])
+        body = {"status": "success", "tracked": n, "invalid": 0}
+        return Response(json.dumps(body), content_type="application/json")
+
+    httpserver.expect_request("/matomo.php").respond_with_handler(reply)
+    return httpserver
+
+
+def run_page(live_server_factory, visit_factory, matomo, official: str | None):
+    """The parity page with our tracker (official=None) or the official one; the hits sent."""
+    server = live_server_factory(
+        BUNDLE_SCRIPTS=[] if official else ["matomo"],
+        MATOMO_URL=matomo.url_for("/"),
+        MATOMO_TOKEN_AUTH="matomo-token",
+    )
+    visit = visit_factory(server)
+    page = visit.page
+    tracker = (
+        '<script type="text/plain" data-category="analytics" src="/official/matomo.js"></script>'
+        if official
+        else ""
+    )
+    html = PAGE % {"calls": CALLS, "tracker": tracker}
+    page.route(
+        f"{server.url}/parity", lambda route: route.fulfill(body=html, content_type="text/html")
+    )
+    if official:
+        script = Path(official).read_text(encoding="utf-8")
+        page.route(
+            f"{server.url}/official/matomo.js",
+            lambda route: route.fulfill(body=script, content_type="text/javascript"),
+        )
+    page.goto("/parity")
+    page.get_by_role("dialog").get_by_role("button", name="Godta alle").click()
+    expect(page.get_by_role("dialog")).to_be_hidden()
+    wait_for_outbox(server, EXPECTED_HITS - 1)
+    # The heartbeat: leaving the window once the last hit is old enough sends a ping.
+    time.sleep(HEARTBEAT_SECONDS + 0.5)
+    page.evaluate("dispatchEvent(new Event('blur'))")
+    wait_for_outbox(server, EXPECTED_HITS)
+    deliver(server.app)
+    assert visit.foreign_requests() == [], "the browser talks to nothing but the app"
+    hits = [comparable(hit, server.url) for hit in received(matomo)]
+    matomo.clear_log()
+    return hits
+
+
+def wait_for_outbox(server, n):
+    for _ in range(400):  # bounded; nothing is timed
+        if len(server.rows("outbox")) >= n:
+            return
+        time.sleep(0.05)
+    stored = [label(dict(sealed.unseal(server.app, r["payload"]))) for r in server.rows("outbox")]
+    raise AssertionError(f"expected {n} hits in the outbox, found {stored}")
+
+
+def differences(ours: list[dict], theirs: list[dict]) -> list[str]:
+    """Per call, what one tracker sent that the other did not."""
+    mine = Counter(json.dumps(h, sort_keys=True) for h in ours)
+    official = Counter(json.dumps(h, sort_keys=True) for h in theirs)
+    only_ours = [json.loads(h) for h in (mine - official).elements()]
+    only_theirs = [json.loads(h) for h in (official - mine).elements()]
+    lines = []
+    for hit in only_ours:
+        twin = next((t for t in only_theirs if label(t) == label(hit)), {})
+        diff = {
+            k: (hit.get(k), twin.get(k))
+            for k in hit.keys() | twin.keys()
+            if hit.get(k) != twin.get(k)
+        }
+        lines.append(f"{label(hit)}: (ours, the official tracker's) differ in {diff}")
+    labels = {label(h) for h in only_ours}
+    lines += [
+        f"{label(t)}: only the official tracker sent this hit"
+        for t in only_theirs
+        if label(t) not in labels
+    ]
+    return lines
+
+
+def test_builtin_tracker_sends_what_the_official_one_sent(
+    live_server_factory, visit_factory, matomo
+):
+    expected = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    ours = run_page(live_server_factory, visit_factory, matomo, official=None)
+    assert len(ours) == EXPECTED_HITS
+    diffs = differences(ours, expected)
+    assert not diffs, "\n".join(diffs)
+
+
+@pytest.mark.skipif(
+    not OFFICIAL,
+    reason="set CONSENTMGR_OFFICIAL_MATOMO_JS to an official matomo.js to compare with it live",
+)
+def test_builtin_and_official_tracker_send_the_same(live_server_factory, visit_factory, matomo):
+    official = run_page(live_server_factory, visit_factory, matomo, official=OFFICIAL)
+    if os.environ.get("CONSENTMGR_RECORD_MATOMO_PARITY") == "1":
+        key = lambda h: json.dumps(h, sort_keys=True)  # noqa: E731
+        text = json.dumps(sorted(official, key=key), indent=1, ensure_ascii=False)
+        FIXTURE.write_text(text + "\n", encoding="utf-8")
+    ours = run_page(live_server_factory, visit_factory, matomo, official=None)
+    diffs = differences(ours, official)
+    assert not diffs, "\n".join(diffs)
