@@ -82,7 +82,7 @@ def main() -> None:
     separate = sum(alone.values())
     print("gzip -9 bytes")
     row = "{:58} {:6}"
-    print(row.format("consentmgr /consent.js (default): banner, Matomo loader, shim", bundled))
+    print(row.format("consentmgr /consent.js: banner, Matomo loader, shim", bundled))
     print(row.format("  goal for the default /consent.js", GOAL))
     print(row.format("  + /matomo.js, fetched once analytics is granted", alone["matomo.js"]))
     print(row.format("consentmgr, the same as three downloads:", separate))
