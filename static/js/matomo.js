@@ -178,6 +178,11 @@
     content("", name, piece, target);
   };
   const blocks = (root = document) => [...(root.matches?.(BLOCKS) ? [root] : []), ...root.querySelectorAll(BLOCKS)];
+  const onScreen = (node) => {
+    const box = node.getBoundingClientRect();
+    return box.width > 0 && box.height > 0 && box.bottom > 0 && box.right > 0 &&
+      box.top < innerHeight && box.left < innerWidth && node.checkVisibility?.() !== false;
+  };
   const ready = (fn) =>
     document.readyState === "loading" ? document.addEventListener("DOMContentLoaded", fn) : fn();
 
@@ -220,10 +225,12 @@
       send({ action_name: title || state.title || document.title, ...(!state.timed && timings()) });
     },
     trackEvent: (c, a, n, v) =>
-      send({ e_c: c, e_a: a, ...(n !== undefined && { e_n: n }), ...(v !== undefined && { e_v: v }), ca: 1 }),
-    trackGoal: (id, revenue) => send({ idgoal: id, ...(has(revenue) && { revenue }) }),
+      has(c) && has(a)
+        ? send({ e_c: c, e_a: a, ...(n !== undefined && { e_n: n }), ...(v !== undefined && { e_v: v }), ca: 1 })
+        : console.warn("consentmgr: trackEvent needs a category and an action; nothing sent"),
+    trackGoal: (id, revenue) => send({ idgoal: id, ...(revenue && { revenue }) }),
     trackSiteSearch: (search, cat, count) =>
-      send({ search, ...(cat && { search_cat: cat }), ...(has(count) && { search_count: count }) }),
+      send({ search, ...(cat && { search_cat: cat }), ...(count !== undefined && { search_count: count }) }),
     trackLink: (url, type) => send({ [type === "download" ? type : "link"]: url }),
     enableLinkTracking: () => {
       if (!state.links) document.addEventListener("click", onClick, true);
@@ -252,13 +259,14 @@
       const block = node?.closest(BLOCKS);
       if (block) content(interaction, ...describe(block));
     },
-    // Only blocks that are on screen, each once a page view, as they scroll into view.
-    trackVisibleContentImpressions: () =>
+    // Only blocks on screen now, then those that come into view (on scroll and every
+    // interval), each once a page view, as the official tracker does.
+    trackVisibleContentImpressions: (onScroll = true, interval = 750) =>
       ready(() => {
-        const watch = new IntersectionObserver((entries) =>
-          entries.forEach((e) => e.isIntersecting && (watch.unobserve(e.target), impression(e.target))),
-        );
-        blocks().forEach((block) => watch.observe(block));
+        const check = () => blocks().forEach((block) => onScreen(block) && impression(block));
+        check();
+        if (onScroll) addEventListener("scroll", check, { passive: true });
+        if (interval > 0) setInterval(check, interval);
       }),
     setEcommerceView: (sku, name, category, price) => {
       for (const key of ["_pkc", "_pkp", "_pks", "_pkn"]) delete state.p[key];
