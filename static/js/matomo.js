@@ -5,13 +5,18 @@
 // loader for it (matomo-loader.js), so visitors who refuse never download it.
 //
 // Which official calls work, which are accepted with no effect and which are not
-// supported (they log a warning) is in README.md, "Matomo: the _paq API".
+// supported (they log a warning) is in README.md, "The _paq API: what works".
 (() => {
   const me = document.currentScript;
   const here = (path) => new URL(path, me ? me.src : location.href).href;
-  const DOWNLOAD = /\.(pdf|docx?|xlsx?|pptx?|zip|csv|txt|odt|ods|rtf)$/i;
+  // The official tracker's download extensions (setDownloadExtensions changes them).
+  const EXTENSIONS = `7z aac apk arc arj asc asf asx avi azw3 bin csv deb dmg doc docx epub exe flv gif gz
+    gzip hqx ibooks jar jpg jpeg js md5 mobi mp2 mp3 mp4 mpg mpeg mov movie msi msp odb odf odg ods odt
+    ogg ogv pdf phps png ppt pptx qt qtm ra ram rar rpm rtf sea sha sha256 sha512 sig sit tar tbz tbz2
+    bz bz2 tgz torrent txt wav wma wmv wpd xls xlsx xml xz z zip`.split(/\s+/);
   // Calls that change nothing here: consent is the banner's job, the gateway decides
-  // where hits go and for which site, and hits carry no browser feature flags.
+  // where hits go and for which site, the one visitor cookie has fixed attributes,
+  // and hits carry no browser feature flags.
   const NO_EFFECT = new Set(
     `setTrackerUrl setSiteId addTracker setAPIUrl setRequestMethod setRequestContentType
      alwaysUseSendBeacon disableAlwaysUseSendBeacon disableQueueRequest setRequestQueueInterval
@@ -24,6 +29,7 @@
   );
   // p: what every hit carries (uid, dimensionN, cvar, _pk* of a product page)
   const state = { ref: document.referrer, p: {}, hosts: [], cookie: "", cart: {}, cvars: {}, seen: new Set() };
+  state.extensions = EXTENSIONS;
 
   const granted = () => !!window.consentmgr?.get()?.analytics;
 
@@ -91,16 +97,25 @@
     navigator.sendBeacon(here("/matomo.php"), body);
   };
 
-  // setDomains: "example.com", "*.example.com"; the page's own host always counts.
+  // setDomains: "example.com", "*.example.com" (it and its subdomains), "www." aside;
+  // the page's own host always counts.
+  const bare = (host) => `${host}`.toLowerCase().replace(/^www\./, "");
   const own = (host) =>
-    [location.hostname, ...state.hosts].some(
-      (d) => d === host || (d.startsWith("*.") && `.${host}`.endsWith(d.slice(1))),
+    [location.hostname, ...state.hosts].map(bare).some(
+      (d) => d === bare(host) || (/^\*?\./.test(d) && `.${bare(host)}`.endsWith(d.replace(/^\*/, ""))),
     );
+  const list = (names) => (typeof names === "string" ? names.split("|") : [...names]);
 
+  // A click on a link: matomo_ignore, matomo_link and matomo_download classes (or piwik_)
+  // first, then the download attribute and extensions, then whether it leaves the site.
   const onClick = (event) => {
     const a = event.target.closest?.("a[href]");
     if (!a || !/^https?:$/.test(a.protocol)) return;
-    if (DOWNLOAD.test(a.pathname)) send({ download: a.href });
+    const marked = (kind) => RegExp(`(^| )(piwik|matomo)[_-]${kind}( |$)`).test(a.className);
+    const files = RegExp(`\\.(${state.extensions.join("|")})([?&#]|$)`, "i");
+    if (marked("ignore")) return;
+    if (marked("link")) send({ link: a.href });
+    else if (a.hasAttribute("download") || marked("download") || files.test(a.href)) send({ download: a.href });
     else if (!own(a.hostname)) send({ link: a.href });
   };
 
@@ -232,10 +247,11 @@
     trackSiteSearch: (search, cat, count) =>
       send({ search, ...(cat && { search_cat: cat }), ...(count !== undefined && { search_count: count }) }),
     trackLink: (url, type) => send({ [type === "download" ? type : "link"]: url }),
-    enableLinkTracking: () => {
-      if (!state.links) document.addEventListener("click", onClick, true);
-      state.links = true;
-    },
+    enableLinkTracking: () => document.addEventListener("click", onClick, true),
+    disableLinkTracking: () => document.removeEventListener("click", onClick, true),
+    setDownloadExtensions: (names) => (state.extensions = list(names)),
+    addDownloadExtensions: (names) => state.extensions.push(...list(names)),
+    removeDownloadExtensions: (names) => (state.extensions = state.extensions.filter((e) => !list(names).includes(e))),
     enableHeartBeatTimer: (seconds) => {
       state.beat = Math.max(seconds || 15, 5) * 1000;
       if (state.beating) return;

@@ -110,14 +110,20 @@ addEventListener("click", (event) => event.preventDefault());
 """
 LINKS_BODY = """
 <div data-track-content data-content-name="Synlig" data-content-piece="Topp">Synlig</div>
-<p><a id="out" href="https://example.com/jobb">Ut</a> <a id="in" href="https://jobb.ansettr.no/1">Inn</a>
-<a id="file" href="/filer/liste.pdf">Liste</a></p>
+<p><a id="out" href="https://example.com/jobb">Ut</a>
+<a id="in" href="https://jobb.ansettr.no/1">Inn</a>
+<a id="www" href="https://www.ansettr.no/om">Om oss</a>
+<a id="file" href="/filer/liste.pdf?v=2">Liste</a>
+<a id="image" href="/bilder/logo.png">Logo</a>
+<a id="attribute" href="/filer/rapport" download>Rapport</a>
+<a id="ignored" class="matomo_ignore" href="https://example.com/ikke">Ikke</a>
+<a id="forced" class="piwik_link" href="/intern">Intern</a></p>
 <div style="margin-top: 4000px" data-track-content data-content-name="Usynlig">Nede</div>
 """
 
 
 def click_links(page):
-    for link in ("#out", "#in", "#file"):
+    for link in ("#out", "#in", "#www", "#file", "#image", "#attribute", "#ignored", "#forced"):
         page.click(link)
 
 
@@ -125,8 +131,8 @@ def click_links(page):
 PAGES = {
     # One hit per call that sends (two send nothing), then the heartbeat's ping.
     "calls": (CALLS, CALLS_BODY, 15, None),
-    # The page view, the visible block, the outlink and the download.
-    "links": (LINKS, LINKS_BODY, 4, click_links),
+    # The page view, the visible block, the outlink, three downloads and the forced link.
+    "links": (LINKS, LINKS_BODY, 7, click_links),
 }
 
 PAGE = """<!doctype html>
