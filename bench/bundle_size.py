@@ -28,6 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from consentmgr import create_app  # noqa: E402
+from consentmgr.web.scripts import without_provenance  # noqa: E402
+
+EXTRA = ROOT / "static" / "js" / "matomo-extra.min.js"
 
 GOAL = 6 * 1024
 # Published files a site includes to get a working banner. vanilla-cookieconsent's
@@ -78,6 +81,7 @@ def published() -> dict[str, int] | None:
 
 def main() -> None:
     bundled = served(["matomo", "fbq"])["consent.js"]
+    extra = gz(without_provenance(EXTRA.read_text(encoding="utf-8")).encode())
     alone = served([])
     separate = sum(alone.values())
     print("gzip -9 bytes")
@@ -85,6 +89,7 @@ def main() -> None:
     print(row.format("consentmgr /consent.js: banner, Matomo loader, shim", bundled))
     print(row.format("  goal for the default /consent.js", GOAL))
     print(row.format("  + /matomo.js, fetched once analytics is granted", alone["matomo.js"]))
+    print(row.format("  + /matomo-extra.js, on a first e-commerce/content call", extra))
     print(row.format("consentmgr, the same as three downloads:", separate))
     print(row.format("  /consent.js with BUNDLE_SCRIPTS = [] (banner only)", alone["consent.js"]))
     for name in SEPARATE:

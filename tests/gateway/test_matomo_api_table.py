@@ -4,7 +4,9 @@ import re
 
 from helpers import ROOT
 
-TRACKER = (ROOT / "static" / "js" / "matomo.js").read_text(encoding="utf-8")
+JS = ROOT / "static" / "js"
+TRACKER = (JS / "matomo.js").read_text(encoding="utf-8")
+EXTRA = (JS / "matomo-extra.js").read_text(encoding="utf-8")
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 METHOD = re.compile(r"`([a-z][a-zA-Z]+)`")
 
@@ -22,11 +24,21 @@ def table() -> dict[str, set[str]]:
     return names
 
 
+def methods(script: str) -> set[str]:
+    """The names in a script's ``const api = {...}``."""
+    start = script.index("const api = {")
+    indent = script[script.rindex("\n", 0, start) + 1 : start]
+    body = script[start : script.index(f"\n{indent}}};", start)]
+    return set(re.findall(rf"^{indent}  (\w+)[:(]", body, re.M))
+
+
 def implemented() -> set[str]:
-    body = TRACKER[
-        TRACKER.index("const api = {") : TRACKER.index("\n  };", TRACKER.index("const api = {"))
-    ]
-    return set(re.findall(r"^    (\w+)[:(]", body, re.M))
+    return methods(TRACKER) | methods(EXTRA)
+
+
+def later() -> set[str]:
+    """The names the tracker leaves to matomo-extra.js."""
+    return set(TRACKER[TRACKER.index("const LATER = new Set(") :].split("`")[1].split())
 
 
 def no_effect() -> set[str]:
@@ -39,3 +51,4 @@ def test_readme_table_matches_the_tracker():
     assert rows["works"] == implemented()
     assert rows["accepted, no effect"] == no_effect()
     assert not rows["not supported"] & (implemented() | no_effect())
+    assert later() == methods(EXTRA), "the tracker loads matomo-extra.js for exactly its methods"

@@ -218,13 +218,15 @@ def run_page(live_server_factory, visit_factory, matomo, name: str, official: st
     if act:
         page.wait_for_function("() => window._paq && !Array.isArray(window._paq)")
         act(page)
-    wait_for_outbox(server, n)
+    wait_for_outbox(
+        server, n, f"{'official' if official else 'our'} tracker, {visit.console_errors}"
+    )
     if calls is CALLS:
         # The heartbeat: leaving the window once the last hit is old enough sends a ping.
         time.sleep(HEARTBEAT_SECONDS + 0.5)
         page.evaluate("dispatchEvent(new Event('blur'))")
         n += 1
-        wait_for_outbox(server, n)
+        wait_for_outbox(server, n, "the heartbeat")
     deliver(server.app)
     assert visit.foreign_requests() == [], "the browser talks to nothing but the app"
     hits = [comparable(hit, server.url) for hit in received(matomo)]
@@ -235,13 +237,13 @@ def run_page(live_server_factory, visit_factory, matomo, name: str, official: st
     return hits
 
 
-def wait_for_outbox(server, n):
+def wait_for_outbox(server, n, what=""):
     for _ in range(400):  # bounded; nothing is timed
         if len(server.rows("outbox")) >= n:
             return
         time.sleep(0.05)
     stored = [label(dict(sealed.unseal(server.app, r["payload"]))) for r in server.rows("outbox")]
-    raise AssertionError(f"expected {n} hits in the outbox, found {stored}")
+    raise AssertionError(f"expected {n} hits in the outbox, found {stored} ({what})")
 
 
 def differences(ours: list[dict], theirs: list[dict]) -> list[str]:

@@ -43,6 +43,7 @@ def test_tracker_is_downloaded_only_after_consent(visit):
     page.wait_for_function("() => window.Matomo && typeof _paq.push === 'function'")
     assert len(tracker_loads(visit)) == 1
     page.wait_for_function("() => performance.getEntriesByName(location.origin + '/matomo.php')")
+    assert extra_loads(visit) == [], "a page view needs only the tracker"
 
 
 def test_page_without_paq_never_downloads_the_tracker(visit):
@@ -74,3 +75,30 @@ def test_unsupported_call_warns_naming_it_and_no_effect_calls_are_quiet(visit):
     assert len(warnings) == 2, warnings
     assert "enableJSErrorTracking" in warnings[0] and "enableCrossDomainLinking" in warnings[1]
     assert visit.console_errors == []
+
+
+def extra_loads(visit):
+    return [u for u in visit.requests if u.split("?")[0].endswith("/matomo-extra.js")]
+
+
+def test_rarer_parts_load_on_their_first_call_and_calls_keep_their_order(visit):
+    page = open_page(visit)
+    page.evaluate(
+        """_paq.push(["addEcommerceItem", "SKU-1", "Annonse", "Jobb", 990],
+                     ["trackEcommerceCartUpdate", 990], ["setUserId", "etter-handlekurven"])"""
+    )
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="Avvis alle").click()
+    expect(dialog).to_be_hidden()
+    assert extra_loads(visit) == [], "not before consent, even with calls waiting for it"
+
+    page.evaluate("consentmgr.open()")
+    dialog.get_by_role("button", name="Godta alle").click()
+    user = page.evaluate(
+        """() => new Promise((done) => _paq.push([function () { done(this.getUserId()); }]))"""
+    )
+    assert user == "etter-handlekurven", "calls behind one for matomo-extra.js run once it is there"
+    assert len(extra_loads(visit)) == 1
+    page.wait_for_function(
+        "() => performance.getEntriesByName(location.origin + '/matomo.php').length == 2"
+    )  # the page view and the cart update
