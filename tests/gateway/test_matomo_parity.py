@@ -218,9 +218,9 @@ def run_page(live_server_factory, visit_factory, matomo, name: str, official: st
     if act:
         page.wait_for_function("() => window._paq && !Array.isArray(window._paq)")
         act(page)
-    wait_for_outbox(
-        server, n, f"{'official' if official else 'our'} tracker, {visit.console_errors}"
-    )
+    sent = [u for u in visit.requests if "/matomo" in u]
+    tracker_name = "official" if official else "our"
+    wait_for_outbox(server, n, f"{tracker_name} tracker, requests {sent}, {visit.console_errors}")
     if calls is CALLS:
         # The heartbeat: leaving the window once the last hit is old enough sends a ping.
         time.sleep(HEARTBEAT_SECONDS + 0.5)
@@ -238,7 +238,7 @@ def run_page(live_server_factory, visit_factory, matomo, name: str, official: st
 
 
 def wait_for_outbox(server, n, what=""):
-    for _ in range(400):  # bounded; nothing is timed
+    for _ in range(800):  # bounded; nothing is timed
         if len(server.rows("outbox")) >= n:
             return
         time.sleep(0.05)
