@@ -218,15 +218,13 @@ def run_page(live_server_factory, visit_factory, matomo, name: str, official: st
     if act:
         page.wait_for_function("() => window._paq && !Array.isArray(window._paq)")
         act(page)
-    sent = [u for u in visit.requests if "/matomo" in u]
-    tracker_name = "official" if official else "our"
-    wait_for_outbox(server, n, f"{tracker_name} tracker, requests {sent}, {visit.console_errors}")
+    wait_for_outbox(server, n, visit)
     if calls is CALLS:
         # The heartbeat: leaving the window once the last hit is old enough sends a ping.
         time.sleep(HEARTBEAT_SECONDS + 0.5)
         page.evaluate("dispatchEvent(new Event('blur'))")
         n += 1
-        wait_for_outbox(server, n, "the heartbeat")
+        wait_for_outbox(server, n, visit)
     deliver(server.app)
     assert visit.foreign_requests() == [], "the browser talks to nothing but the app"
     hits = [comparable(hit, server.url) for hit in received(matomo)]
@@ -237,13 +235,17 @@ def run_page(live_server_factory, visit_factory, matomo, name: str, official: st
     return hits
 
 
-def wait_for_outbox(server, n, what=""):
+def wait_for_outbox(server, n, visit):
     for _ in range(800):  # bounded; nothing is timed
         if len(server.rows("outbox")) >= n:
             return
         time.sleep(0.05)
     stored = [label(dict(sealed.unseal(server.app, r["payload"]))) for r in server.rows("outbox")]
-    raise AssertionError(f"expected {n} hits in the outbox, found {stored} ({what})")
+    sent = [u for u in visit.requests if "/matomo" in u]
+    raise AssertionError(
+        f"expected {n} hits in the outbox, found {stored}; the browser asked for {sent};"
+        f" errors: {visit.console_errors}"
+    )
 
 
 def differences(ours: list[dict], theirs: list[dict]) -> list[str]:
