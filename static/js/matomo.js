@@ -38,7 +38,7 @@
   );
   // p: what every hit carries (uid, dimensionN, cvar, _pk* of a product page)
   const state = { ref: document.referrer, p: {}, hosts: [], cookie: "", cart: {}, cvars: {}, seen: new Set() };
-  state.extensions = EXTENSIONS;
+  state.extensions = [...EXTENSIONS];
 
   const granted = () => !!window.consentmgr?.get()?.analytics;
 
@@ -190,9 +190,10 @@
   };
 
   // _paq.push(["name", ...args]), or a function (alone or in an array) run as the tracker.
+  // While matomo-extra.js loads, calls wait for it, except the tracker's getters.
   const run = (call) => {
-    if (extra?.push) return void extra.push(call);
     const [name, ...args] = [].concat(call);
+    if (extra?.push && !(api[name] && /^get/.test(name))) return void extra.push(call);
     if (typeof name === "function") return name.apply(tracker, args);
     if (api[name]) return api[name](...args);
     if (LATER.has(name) && !extra) return void (load(), extra.push(call));
