@@ -1,9 +1,11 @@
 """What a visitor downloads, gzip -9, next to published consent banners.
 
 Measures /consent.js as the app serves it by default: code, styles, the policy
-texts in three languages, and the first-party Matomo tracker and fbq() shim
-that wait for consent in the same response. For comparison, the same parts as
-three downloads (/consent.js with ``BUNDLE_SCRIPTS = []``, /matomo.js, /fbq.js). For comparison it
+texts in three languages, the fbq() shim and the loader of the first-party
+Matomo tracker, which waits for consent in the same response; the tracker
+itself (/matomo.js) is fetched only once analytics is granted. For comparison,
+the parts as three downloads (/consent.js with ``BUNDLE_SCRIPTS = []``,
+/matomo.js, /fbq.js). For comparison it
 installs vanilla-cookieconsent and Klaro from npm into a temporary folder
 (never into the checkout) and measures their published bundles; without npm
 that comparison is skipped.
@@ -26,6 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from consentmgr import create_app  # noqa: E402
+from consentmgr.web.scripts import without_provenance  # noqa: E402
+
+EXTRA = ROOT / "static" / "js" / "matomo-extra.min.js"
 
 GOAL = 6 * 1024
 # Published files a site includes to get a working banner. vanilla-cookieconsent's
@@ -76,12 +81,15 @@ def published() -> dict[str, int] | None:
 
 def main() -> None:
     bundled = served(["matomo", "fbq"])["consent.js"]
+    extra = gz(without_provenance(EXTRA.read_text(encoding="utf-8")).encode())
     alone = served([])
     separate = sum(alone.values())
     print("gzip -9 bytes")
     row = "{:58} {:6}"
-    print(row.format("consentmgr /consent.js: banner, tracker and shim (default)", bundled))
-    print(row.format("  goal for everything, tracker and shim included", GOAL))
+    print(row.format("consentmgr /consent.js: banner, Matomo loader, shim", bundled))
+    print(row.format("  goal for the default /consent.js", GOAL))
+    print(row.format("  + /matomo.js, fetched once analytics is granted", alone["matomo.js"]))
+    print(row.format("  + /matomo-extra.js, on a first e-commerce/content call", extra))
     print(row.format("consentmgr, the same as three downloads:", separate))
     print(row.format("  /consent.js with BUNDLE_SCRIPTS = [] (banner only)", alone["consent.js"]))
     for name in SEPARATE:

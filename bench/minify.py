@@ -1,8 +1,10 @@
 """Make the scripts visitors download (static/js/*.min.js) from their readable sources.
 
-consent.js (the banner), matomo.js (the tracker) and fbq.js (the pixel shim)
-are the readable sources kept in the repository; terser (from npm, installed
-into a cache folder outside the checkout) shrinks each to NAME.min.js. The
+consent.js (the banner), matomo.js (the tracker), matomo-extra.js (its rarer
+parts), matomo-loader.js (what /consent.js carries to load the tracker) and
+fbq.js (the pixel shim) are the
+readable sources kept in the repository; terser (from npm, installed into a
+cache folder outside the checkout) shrinks each to NAME.min.js. The
 first line of each output records its source's sha256, so a test can tell
 when a minified file is older than its source.
 
@@ -22,7 +24,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 JS = ROOT / "static" / "js"
-SOURCES = [JS / "consent.js", JS / "matomo.js", JS / "fbq.js"]
+SOURCES = [
+    JS / "consent.js",
+    JS / "matomo.js",
+    JS / "matomo-extra.js",
+    JS / "matomo-loader.js",
+    JS / "fbq.js",
+]
 TERSER = "terser@5.51.4"
 HEADER = "/*! consentmgr {}, minified from source sha256:{} */"
 

@@ -284,8 +284,9 @@ KEYS: dict[str, Key] = {
     "BUNDLE_SCRIPTS": Key(
         ["matomo", "fbq"],
         _subset("matomo", "fbq"),
-        "What /consent.js carries after the banner: our Matomo tracker and the fbq() shim,"
-        " so one tag does everything. Each starts only with its category's consent. Leave"
+        "What /consent.js carries after the banner: the loader of our Matomo tracker (it"
+        " fetches /matomo.js once analytics is granted) and the fbq() shim, so one tag does"
+        " everything. Each starts only with its category's consent. Leave"
         ' "matomo" out on sites that load the official matomo.js.',
     ),
     "HONOR_GPC": Key(True, BOOL, "Treat Sec-GPC: 1 / DNT: 1 from undecided visitors as a refusal."),

@@ -37,8 +37,9 @@ STATIC = Path(__file__).parents[1] / "_static" / "js"
 # it, and that is what visitors download.
 SERVED = STATIC / "consent.min.js"
 PLACEHOLDER = "__POLICY__"
-# What BUNDLE_SCRIPTS may add after the banner, each also served on its own.
-BUNDLED = {"matomo": "matomo.min.js", "fbq": "fbq.min.js"}
+# What BUNDLE_SCRIPTS may add after the banner. For Matomo that is a loader that
+# fetches /matomo.js once analytics is granted; the fbq() shim comes whole.
+BUNDLED = {"matomo": "matomo-loader.min.js", "fbq": "fbq.min.js"}
 MY_DATA_URL = "/mine-data"
 # The policy texts the script shows; the rest of "texts" stays on the server.
 TEXT_KEYS = (

@@ -22,6 +22,7 @@ from helpers import (
 from werkzeug import Response
 
 from consentmgr.gateway import counters as gateway_stats
+from consentmgr.gateway.matomo import hit as matomo_hit
 
 TOKEN = MATOMO_TOKEN
 UA = "Mozilla/5.0 (X11; Linux x86_64) Chrome/130.0 Safari/537.36"
@@ -431,3 +432,17 @@ def test_background_deliverer_delivers_without_cli(tmp_path, matomo, database):
     thread.join(5)
     assert outbox_status(database) == {"delivered": 1}
     assert len(upstream_hits(matomo)) == 1
+
+
+# What our tracker and the official one send for the calls in README's parity table.
+TRACKER_PARAMETERS = """
+    action_name url urlref _id h m s res apiv send_image pv_id uid dimension1 dimension999
+    e_c e_a e_n e_v idgoal revenue search search_cat search_count link download ping
+    c_n c_p c_t c_i ca ec_id ec_items ec_st ec_tx ec_sh ec_dt _pkc _pkp _pks _pkn
+    cvar _cvar e_cvar pf_net pf_srv pf_tfr pf_dm1 pf_dm2 pf_onl
+""".split()
+
+
+def test_allowlist_keeps_every_parameter_the_tracker_sends():
+    assert [name for name in TRACKER_PARAMETERS if not matomo_hit.allowed(name)] == []
+    assert not matomo_hit.allowed("dimension1000") and not matomo_hit.allowed("data")

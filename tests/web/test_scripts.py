@@ -12,7 +12,7 @@ from consentmgr import create_app
 JS = ROOT / "static" / "js"
 
 
-@pytest.mark.parametrize("name", ["matomo", "fbq"])
+@pytest.mark.parametrize("name", ["matomo", "matomo-extra", "matomo-loader", "fbq"])
 def test_minified_file_is_made_from_the_current_source(name):
     source = (JS / f"{name}.js").read_bytes()
     minified = (JS / f"{name}.min.js").read_text(encoding="utf-8")
@@ -22,7 +22,7 @@ def test_minified_file_is_made_from_the_current_source(name):
     )
 
 
-@pytest.mark.parametrize("path", ["/matomo.js", "/fbq.js"])
+@pytest.mark.parametrize("path", ["/matomo.js", "/matomo-extra.js", "/fbq.js"])
 def test_scripts_are_cacheable_and_compressed(client, path):
     plain = client.get(path)
     assert plain.status_code == 200 and plain.mimetype == "text/javascript"

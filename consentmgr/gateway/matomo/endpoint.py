@@ -94,3 +94,9 @@ def track() -> Response:
 def tracker() -> Response:
     """The first-party tracker; it waits for analytics consent before doing anything."""
     return scripts.serve("matomo.min.js")
+
+
+@bp.get("/matomo-extra.js")
+def tracker_extra() -> Response:
+    """The tracker's rarer parts (e-commerce, content, heartbeat), loaded on their first call."""
+    return scripts.serve("matomo-extra.min.js")

@@ -30,8 +30,8 @@ ALLOWED = frozenset(
     res h m s cookie fla java dir qt realp pdf wma gears ag uid cid new_visit cs cvar _cvar
     link download search search_cat search_count pv_id idgoal revenue gt_ms ca uadata
     pf_net pf_srv pf_tfr pf_dm1 pf_dm2 pf_onl
-    e_c e_a e_n e_v c_n c_p c_t c_i
-    ec_id ec_items ec_st ec_tx ec_sh ec_dt _ects
+    e_c e_a e_n e_v e_cvar c_n c_p c_t c_i
+    ec_id ec_items ec_st ec_tx ec_sh ec_dt _ects _pkc _pkp _pks _pkn
     send_image ping
     """.split()
 )
