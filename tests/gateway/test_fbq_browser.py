@@ -114,7 +114,8 @@ def test_consent_revoke_holds_events_until_grant(visit_factory, live_server_fact
     held = {"held-1", "held-2"}
     assert not held & {event_id for target, event_id in stored(server) if target == "meta"}
     deliver(server.app)
-    assert {e["event_name"] for e in meta_events(graph)} == {"PageView"}, "only the demo's own"
+    # At most the demo's own page view (sent at load, it may still be on its way).
+    assert {e["event_name"] for e in meta_events(graph)} <= {"PageView"}
 
     page.evaluate("fbq('consent', 'grant')")
     wait_until_stored(server, ("meta", "held-1"), ("meta", "held-2"))
