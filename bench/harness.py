@@ -54,7 +54,7 @@ def gunicorn(app: str, env: dict[str, str] | None = None, threads: int = 1) -> I
 def consentmgr(env: dict[str, str], **serve: int) -> Iterator[str]:
     """consentmgr under gunicorn with the command line ``consentmgr serve`` runs.
 
-    ``serve`` changes its options (``threads=1``: sync workers).
+    ``serve`` changes its options (``threads=4``: threaded workers).
     """
     sys.path.insert(0, str(ROOT))
     from consentmgr.cli import gunicorn_args

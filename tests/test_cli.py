@@ -157,14 +157,15 @@ def outbox_row(status):
     }
 
 
-def test_serve_runs_threaded_workers_unless_told_otherwise():
+def test_serve_runs_sync_workers_unless_told_otherwise():
     from consentmgr.cli import gunicorn_args
 
-    threaded = gunicorn_args("127.0.0.1:8000")
+    sync = gunicorn_args("127.0.0.1:8000")
+    assert "--worker-class" not in sync and "--threads" not in sync
+    assert sync[sync.index("--workers") + 1] == "2"
+    assert sync[-1] == "consentmgr:create_app()"
+    threaded = gunicorn_args("127.0.0.1:8000", threads=4)
     assert threaded[threaded.index("--worker-class") + 1] == "gthread"
     assert threaded[threaded.index("--threads") + 1] == "4"
-    assert threaded[-1] == "consentmgr:create_app()"
-    sync = gunicorn_args("127.0.0.1:8000", threads=1)
-    assert "--worker-class" not in sync and "--threads" not in sync
     logged = gunicorn_args("127.0.0.1:8000", access_log=True)
-    assert "--access-logfile" in logged and "--access-logfile" not in threaded
+    assert "--access-logfile" in logged and "--access-logfile" not in sync
