@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 from html.parser import HTMLParser
 from importlib import resources
 from pathlib import Path
@@ -215,3 +216,28 @@ def db_rows(database, table="decisions"):
 
 def aggregates(database):
     return {t: db_rows(database, t) for t in ("daily_decisions", "daily_consent", "daily_pages")}
+
+
+def stored(server, meta_key="event_id"):
+    """What a live server's outbox holds, in order: ("meta", the event's ``meta_key``)
+    or ("matomo", the event action or the page title)."""
+    from consentmgr.gateway import sealed
+
+    items = []
+    for row in server.rows("outbox"):
+        payload = sealed.unseal(server.app, row["payload"])
+        if row["target"] == "meta":
+            items.append(("meta", payload[meta_key]))
+        else:
+            params = dict(payload)
+            items.append(("matomo", params.get("e_a") or params.get("action_name")))
+    return items
+
+
+def wait_until_stored(server, *items, meta_key="event_id"):
+    """Until every one of ``items`` is in the outbox (bounded; nothing is timed)."""
+    for _ in range(200):
+        if set(items) <= set(stored(server, meta_key)):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"expected {items} in the outbox, found {stored(server, meta_key)}")

@@ -7,13 +7,11 @@ so every assertion is about what Meta would receive.
 
 import hashlib
 import json
-import time
 
 import pytest
-from helpers import deliver
+from helpers import deliver, stored, wait_until_stored
 from werkzeug import Response
 
-from consentmgr.gateway import sealed
 from consentmgr.gateway.meta import event as meta_event
 
 pytestmark = pytest.mark.browser
@@ -58,27 +56,6 @@ def open_demo(visit_factory, server, **goto):
     page.get_by_role("dialog").get_by_role("button", name="Godta alle").click()
     page.wait_for_function("() => window.fbq && window.fbq.callMethod && window._paq.push")
     return visit
-
-
-def stored(server):
-    """What the outbox holds, in order: ("meta", event_id) or ("matomo", action or event)."""
-    hits = []
-    for row in server.rows("outbox"):
-        payload = sealed.unseal(server.app, row["payload"])
-        if row["target"] == "meta":
-            hits.append(("meta", payload["event_id"]))
-        else:
-            params = dict(payload)
-            hits.append(("matomo", params.get("e_a") or params.get("action_name")))
-    return hits
-
-
-def wait_until_stored(server, *hits):
-    for _ in range(200):  # bounded; nothing is timed
-        if set(hits) <= set(stored(server)):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"expected {hits} in the outbox, found {stored(server)}")
 
 
 def settle(server, page, marker):

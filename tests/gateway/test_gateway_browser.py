@@ -8,10 +8,9 @@ import json
 import time
 
 import pytest
-from helpers import deliver
+from helpers import deliver, stored, wait_until_stored
 from playwright.sync_api import expect
 
-from consentmgr.gateway import sealed
 from consentmgr.gateway.meta import event as meta_event
 
 pytestmark = pytest.mark.browser
@@ -55,7 +54,6 @@ def gateway_server(request, live_server_factory, upstreams):
 
 def wait_for_outbox(server, n):
     """Poll the outbox until ``n`` rows are there (bounded; nothing is timed)."""
-    import time
 
     for _ in range(200):
         if len(server.rows("outbox")) >= n:
@@ -165,26 +163,8 @@ def test_bundle_plus_old_script_tags_send_each_hit_once(
         ("meta", "Lead"),
     ]
 
-    def stored():
-        hits = []
-        for row in server.rows("outbox"):
-            payload = sealed.unseal(server.app, row["payload"])
-            if row["target"] == "meta":
-                hits.append(("meta", payload["event_name"]))
-            else:
-                params = dict(payload)
-                hits.append(("matomo", params.get("e_a") or params.get("action_name")))
-        return hits
-
-    def wait_until_stored(*hits):
-        for _ in range(200):  # bounded; nothing is timed
-            if set(hits) <= set(stored()):
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"expected {hits} in the outbox, found {stored()}")
-
-    wait_until_stored(*expected)
+    wait_until_stored(server, *expected, meta_key="event_name")
     # A duplicate leaves with its original, so one more round trip lets any arrive.
     page.evaluate("_paq.push(['trackEvent', 'Jobb', 'Siste'])")
-    wait_until_stored(("matomo", "Siste"))
-    assert sorted(stored()) == sorted([*expected, ("matomo", "Siste")])
+    wait_until_stored(server, ("matomo", "Siste"))
+    assert sorted(stored(server, "event_name")) == sorted([*expected, ("matomo", "Siste")])
