@@ -104,3 +104,29 @@ def test_while_postgresql_is_down_requests_get_503_and_it_recovers_without_resta
     finally:
         postgres.close_pools()
         cluster.destroy()
+
+
+def test_stream_hands_out_rows_while_the_database_still_reads(tmp_path):
+    """The export's memory stays flat: the first rows arrive before the statement ends."""
+    config = make_config(tmp_path)
+    create_app(config)
+    db, watcher = open_db(config), open_db(config)
+    try:
+        if on_postgres():
+            sql = "select n from generate_series(1, 200000) as n"
+            rows = db.stream(sql)
+            assert next(rows) == (1,)
+            running = watcher.execute(
+                "select count(*) from pg_stat_activity where state = 'active' and query = ?",
+                [sql],
+            ).fetchone()[0]
+            assert running == 1, "the whole result was received before the first row"
+        else:
+            sql = "with recursive n(i) as (select 1 union all select i + 1 from n) select i from n"
+            rows = db.stream(sql)  # endless: only a cursor that reads as it goes returns
+            assert [next(rows) for _ in range(3)] == [(1,), (2,), (3,)]
+        rows.close()
+        assert db.execute("select 1").fetchone() == (1,), "the connection is usable after"
+    finally:
+        db.close()
+        watcher.close()

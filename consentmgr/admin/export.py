@@ -1,17 +1,17 @@
 """``GET /admin/export.csv?from=&to=``: the decisions of a period as CSV, streamed.
 
-The rows go from a database cursor through a small buffer to the client, a few
-hundred at a time. On a database file the cursor reads as it goes, so memory
-stays flat however many millions the period holds; on PostgreSQL, psycopg's
-client-side cursor receives the whole result first (a server-side cursor
-would stream it too). The export has its own read connection: its snapshot
-stays consistent for the whole download while decisions keep being written.
+The rows go from the database (``Storage.stream``: read as they are sent,
+on either backend) through a small buffer to the client, a few hundred at a
+time, so memory stays flat however many millions the period holds. The
+export has its own read connection and one statement: its snapshot stays
+consistent for the whole download while decisions keep being written.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Iterator
 from datetime import date, timedelta
 
@@ -73,8 +73,8 @@ def rows_as_csv(sql: str, params: list) -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(COLUMNS)
-        cursor = conn.execute(sql, params)
-        while batch := cursor.fetchmany(ROWS_PER_CHUNK):
+        rows = conn.stream(sql, params)
+        while batch := list(itertools.islice(rows, ROWS_PER_CHUNK)):
             writer.writerows(batch)
             yield buffer.getvalue()
             buffer.seek(0)

@@ -51,6 +51,12 @@ class Storage(Protocol):
     def query(self, sql: str, params: Sequence | None = None) -> Iterator[dict]:
         """Run one statement; rows come back as dicts."""
 
+    def stream(self, sql: str, params: Sequence | None = None) -> Iterator[tuple]:
+        """Run one statement; rows come as tuples while the database reads them.
+
+        For results too large to hold (the export): memory stays flat.
+        """
+
     def transaction(
         self, lock: str | None = None, *, flush: bool = True
     ) -> contextlib.AbstractContextManager[Storage]:

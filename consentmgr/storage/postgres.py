@@ -171,6 +171,12 @@ class PostgresStorage:
             rows = cur.fetchall()
         return iter(rows)
 
+    def stream(self, sql: str, params: Sequence | None = None) -> Iterator[tuple]:
+        # A plain cursor receives the whole result before the first row; stream()
+        # has the server send rows one by one (libpq's single-row mode).
+        with self._errors(), self.conn.cursor() as cur:
+            yield from cur.stream(translate(sql), list(params or ()))
+
     @contextlib.contextmanager
     def transaction(
         self, lock: str | None = None, *, flush: bool = True

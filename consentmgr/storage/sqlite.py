@@ -53,6 +53,9 @@ class Database(sqlite_utils.Database):
     def executemany(self, sql: str, rows: Iterable[Sequence]) -> None:
         self.conn.executemany(sql, rows)
 
+    def stream(self, sql: str, params: Sequence | None = None) -> Iterator[tuple]:
+        yield from self.conn.execute(sql, list(params or ()))  # a cursor reads as it goes
+
     @contextlib.contextmanager
     def transaction(self, lock: str | None = None, *, flush: bool = True) -> Iterator[Database]:
         """A write transaction that holds SQLite's write lock from its first statement.
