@@ -6,8 +6,11 @@ module explains its locking and durability. Each worker thread keeps its
 connection open between requests instead of closing it: on a database file,
 closing the last connection checkpoints and deletes the WAL file, which cost
 more than the whole rest of a decision; a pooled connection goes back to its
-pool at the end of the request. On teardown any transaction left open by an
-error is rolled back, so the next request starts clean.
+pool at the end of the request. On a database file, request connections
+leave checkpoints to a thread of the process
+(:func:`consentmgr.storage.wal_checkpointer`), so no visitor waits for one.
+On teardown any transaction left open by an error is rolled back, so the
+next request starts clean.
 
 Hits are analytics, not proof: the gateway commits them with
 ``db.transaction(flush=False)`` and calls :func:`flush_soon`, which leaves
@@ -70,6 +73,9 @@ def get_db() -> Storage:
         local = current_app.extensions["consentmgr.db_local"]
         if getattr(local, "pid", None) != os.getpid():
             local.db, local.pid = open_for(current_app), os.getpid()
+            checkpointer = current_app.extensions["consentmgr.checkpointer"]
+            if checkpointer is not None:
+                checkpointer.adopt(local.db)
         g.db = local.db
     return g.db
 
@@ -106,6 +112,7 @@ def flush_soon(app: Flask, db: Storage) -> None:
 def init_app(app: Flask) -> None:
     app.extensions["consentmgr.db_local"] = threading.local()
     app.teardown_appcontext(close_db)
+    app.extensions["consentmgr.checkpointer"] = storage.wal_checkpointer(database_target(app))
     flusher = storage.hit_flusher(database_target(app), app.config)
     if flusher is not None:
         app.extensions["consentmgr.flusher"] = flusher

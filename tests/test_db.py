@@ -5,6 +5,7 @@ import multiprocessing
 import struct
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -181,3 +182,35 @@ def test_a_hit_flusher_only_where_commits_need_one(target, settings, flusher):
     config = {name: key.default for name, key in KEYS.items()} | settings
     found = storage.hit_flusher(target, config)
     assert (found is not None) is flusher
+
+
+@pytest.mark.sqlite_only
+def test_requests_leave_wal_checkpoints_to_a_thread(app):
+    """No visitor's commit copies the WAL into the file: the process's thread does it."""
+    from consentmgr.db import get_db
+
+    checkpointer = app.extensions["consentmgr.checkpointer"]
+    checkpointer.interval = 0.05
+    with app.app_context():
+        db = get_db()
+        assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        with immediate(db):
+            db.execute("create table filler (blob text)")
+        for _ in range(3):  # well past the 1000 pages of 4 KiB that call for a checkpoint
+            with immediate(db):
+                db.executemany("insert into filler values (?)", [["x" * 4000]] * 500)
+    for _ in range(200):  # bounded; nothing is timed
+        if checkpointer.checkpoints:
+            break
+        time.sleep(0.05)
+    assert checkpointer.checkpoints >= 1
+    with app.app_context():
+        busy, frames, done = get_db().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert busy == 0 and frames == done
+
+
+def test_no_checkpointer_on_postgresql():
+    from consentmgr import storage
+
+    assert storage.wal_checkpointer("postgresql://u@127.0.0.1:9/db") is None
+    assert storage.wal_checkpointer("/srv/consentmgr.sqlite") is not None

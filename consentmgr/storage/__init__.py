@@ -2,7 +2,8 @@
 
 This package is the only place above the backends that knows which engines
 exist: :func:`connect` picks one by the shape of the target, and
-:func:`hit_flusher` says whether that engine needs help to put hits on disk.
+:func:`hit_flusher` says whether that engine needs help to put hits on disk,
+and :func:`wal_checkpointer` whether it needs a thread to keep its log short.
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .base import POSTGRES_SCHEMES, Cursor, HitFlusher, Storage, Unavailable, marks
+
+if TYPE_CHECKING:
+    from . import sqlite
 
 __all__ = [
     "POSTGRES_SCHEMES",
@@ -24,6 +28,7 @@ __all__ = [
     "connect_for",
     "hit_flusher",
     "marks",
+    "wal_checkpointer",
 ]
 
 
@@ -76,3 +81,15 @@ def hit_flusher(target: str, config: Mapping[str, Any]) -> HitFlusher | None:
     from . import sqlite
 
     return sqlite.GroupFlusher(Path(target), window_ms / 1000)
+
+
+def wal_checkpointer(target: str) -> sqlite.Checkpointer | None:
+    """The process's WAL checkpointer for a database file; PostgreSQL needs none.
+
+    ``adopt(db)`` it on each request connection (see ``sqlite.Checkpointer``).
+    """
+    if target.startswith(POSTGRES_SCHEMES):
+        return None
+    from . import sqlite
+
+    return sqlite.Checkpointer(Path(target))

@@ -26,15 +26,19 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
+import time
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import sqlite_utils
 
 BUSY_TIMEOUT_MS = 10_000
+log = logging.getLogger(__name__)
 
 
 class Database(sqlite_utils.Database):
@@ -262,3 +266,68 @@ class GroupFlusher:
         self.stopping.set()
         if self.pid == os.getpid():
             self.flush()
+
+
+class Checkpointer:
+    """Copies the WAL into the database file from a thread of its own, off the requests' path.
+
+    SQLite checkpoints inside whichever commit finds the WAL over
+    ``wal_autocheckpoint`` pages, so now and then one visitor's request copies
+    megabytes into the database file and syncs it before its answer: at 2
+    connections, that was half of a hit's p99. The app's request connections
+    turn that off (:meth:`adopt`), and this thread runs a ``PASSIVE``
+    checkpoint whenever the WAL has grown past ``pages`` since the last
+    one: it never waits for writers or readers, and one it cannot finish
+    now is finished on a later round. Connections of other processes (the
+    CLI, ``consentmgr deliver``) keep SQLite's own checkpoints.
+    """
+
+    def __init__(self, path: Path, interval: float = 0.5, pages: int = 1000) -> None:
+        self.path = path
+        self.interval = interval
+        self.pages = pages
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+        self.pid = -1
+        self.checkpoints = 0  # completed by this process's thread, for the tests
+
+    def adopt(self, db: Database) -> None:
+        """Leave ``db``'s checkpoints to this process's thread (started on first use)."""
+        with self.lock:
+            if self.thread is None or self.pid != os.getpid() or not self.thread.is_alive():
+                self.pid, self.checkpoints = os.getpid(), 0
+                self.thread = threading.Thread(
+                    target=_checkpoint_while_used,
+                    args=(weakref.ref(self),),
+                    name="consentmgr-checkpointer",
+                    daemon=True,
+                )
+                self.thread.start()
+        db.execute("PRAGMA wal_autocheckpoint = 0")
+
+    def checkpoint_if_due(self) -> None:
+        """One round: a PASSIVE checkpoint if the WAL has grown past ``pages``."""
+        try:
+            if os.path.getsize(f"{self.path}-wal") < self.pages * 4096:
+                return  # 4 KiB, SQLite's default page size: checked without opening the file
+        except FileNotFoundError:
+            return  # no WAL yet, or it was just removed
+        db = connect(self.path)  # its own, only for this: SQLite keeps the others' locks
+        try:
+            busy, frames, done = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        finally:
+            db.close()
+        if not busy and frames == done:
+            self.checkpoints += 1
+
+
+def _checkpoint_while_used(ref: weakref.ref[Checkpointer]) -> None:
+    """The thread's loop; it ends when its app (and so its checkpointer) is gone."""
+    while (checkpointer := ref()) is not None:
+        interval = checkpointer.interval
+        try:
+            checkpointer.checkpoint_if_due()
+        except sqlite3.Error:
+            log.exception("WAL checkpoint failed; trying again in %.1f s", interval)
+        del checkpointer  # hold no reference while asleep
+        time.sleep(interval)
