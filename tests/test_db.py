@@ -1,7 +1,6 @@
 """The database layer: durable transactions, and what every response carries."""
 
 import fcntl
-import multiprocessing
 import struct
 import subprocess
 import sys
@@ -92,7 +91,15 @@ def test_a_header_set_by_a_view_is_kept(app):
     assert "default-src 'self'" in r.headers["Content-Security-Policy"]
 
 
-def _open_and_write(path, barrier, results):
+# Eight workers forked at once open a new file and write, twenty times over. They
+# are forked by a process of one thread, as gunicorn's master forks its workers: a
+# child forked from the test process could inherit a lock that another of its
+# threads (a deliverer, a checkpointer) held at that moment, and never start.
+WORKERS_STARTING_TOGETHER = """
+import multiprocessing, sys
+from consentmgr.db import connect, immediate
+
+def open_and_write(path, barrier, results):
     barrier.wait()
     try:
         db = connect(path)
@@ -104,22 +111,32 @@ def _open_and_write(path, barrier, results):
     except Exception as e:  # reported to the test, which names it
         results.put(repr(e))
 
+if __name__ == "__main__":
+    ctx = multiprocessing.get_context("fork")
+    for n in range(20):
+        path = f"{sys.argv[1]}/new{n}.sqlite"
+        barrier, results = ctx.Barrier(8), ctx.Queue()
+        procs = [ctx.Process(target=open_and_write, args=(path, barrier, results), daemon=True)
+                 for _ in range(8)]
+        for p in procs:
+            p.start()
+        print(" ".join(results.get(timeout=60) for _ in procs), flush=True)
+        for p in procs:
+            p.join(timeout=60)
+"""
+
 
 @pytest.mark.sqlite_only
 def test_workers_starting_together_on_a_new_database(tmp_path):
     """Several processes opening a new file at once all get in: none sees "database is locked"."""
-    ctx = multiprocessing.get_context("fork")
-    for n in range(20):
-        path = str(tmp_path / f"new{n}.sqlite")
-        barrier, results = ctx.Barrier(8), ctx.Queue()
-        args = (path, barrier, results)
-        procs = [ctx.Process(target=_open_and_write, args=args) for _ in range(8)]
-        for p in procs:
-            p.start()
-        outcomes = [results.get(timeout=60) for _ in procs]
-        for p in procs:
-            p.join()
-        assert outcomes == ["ok"] * 8, outcomes
+    out = subprocess.run(
+        [sys.executable, "-c", WORKERS_STARTING_TOGETHER, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [" ".join(["ok"] * 8)] * 20, out.stdout
 
 
 SQLITE_SHARED_LOCK = struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0x40000000 + 2, 510, 0)
