@@ -276,20 +276,19 @@ class Checkpointer:
     megabytes into the database file and syncs it before its answer: at 2
     connections, that was half of a hit's p99. The app's request connections
     turn that off (:meth:`adopt`), and this thread runs a ``PASSIVE``
-    checkpoint whenever the WAL has grown past ``pages`` since the last
-    one: it never waits for writers or readers, and one it cannot finish
-    now is finished on a later round. Connections of other processes (the
-    CLI, ``consentmgr deliver``) keep SQLite's own checkpoints.
+    checkpoint every ``interval`` seconds: it never waits for writers or
+    readers, costs next to nothing when nothing was written, and one it
+    cannot finish now is finished on a later round. Connections of other
+    processes (the CLI, ``consentmgr deliver``) keep SQLite's own checkpoints.
     """
 
-    def __init__(self, path: Path, interval: float = 0.5, pages: int = 1000) -> None:
+    def __init__(self, path: Path, interval: float = 0.1) -> None:
         self.path = path
         self.interval = interval
-        self.pages = pages
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
         self.pid = -1
-        self.checkpoints = 0  # completed by this process's thread, for the tests
+        self.checkpoints = 0  # rounds that copied frames, in this process, for the tests
 
     def adopt(self, db: Database) -> None:
         """Leave ``db``'s checkpoints to this process's thread (started on first use)."""
@@ -298,36 +297,27 @@ class Checkpointer:
                 self.pid, self.checkpoints = os.getpid(), 0
                 self.thread = threading.Thread(
                     target=_checkpoint_while_used,
-                    args=(weakref.ref(self),),
+                    args=(weakref.ref(self), self.path),
                     name="consentmgr-checkpointer",
                     daemon=True,
                 )
                 self.thread.start()
         db.execute("PRAGMA wal_autocheckpoint = 0")
 
-    def checkpoint_if_due(self) -> None:
-        """One round: a PASSIVE checkpoint if the WAL has grown past ``pages``."""
-        try:
-            if os.path.getsize(f"{self.path}-wal") < self.pages * 4096:
-                return  # 4 KiB, SQLite's default page size: checked without opening the file
-        except FileNotFoundError:
-            return  # no WAL yet, or it was just removed
-        db = connect(self.path)  # its own, only for this: SQLite keeps the others' locks
-        try:
-            busy, frames, done = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        finally:
-            db.close()
-        if not busy and frames == done:
-            self.checkpoints += 1
 
-
-def _checkpoint_while_used(ref: weakref.ref[Checkpointer]) -> None:
-    """The thread's loop; it ends when its app (and so its checkpointer) is gone."""
-    while (checkpointer := ref()) is not None:
-        interval = checkpointer.interval
-        try:
-            checkpointer.checkpoint_if_due()
-        except sqlite3.Error:
-            log.exception("WAL checkpoint failed; trying again in %.1f s", interval)
-        del checkpointer  # hold no reference while asleep
-        time.sleep(interval)
+def _checkpoint_while_used(ref: weakref.ref[Checkpointer], path: Path) -> None:
+    """The thread's loop, on a connection of its own; it ends when its app is gone."""
+    db = connect(path)
+    try:
+        while (checkpointer := ref()) is not None:
+            interval = checkpointer.interval
+            try:
+                busy, frames, done = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if not busy and frames > 0 and frames == done:
+                    checkpointer.checkpoints += 1
+            except sqlite3.Error:
+                log.exception("WAL checkpoint failed; trying again in %.1f s", interval)
+            del checkpointer  # hold no reference while asleep
+            time.sleep(interval)
+    finally:
+        db.close()
