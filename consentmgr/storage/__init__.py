@@ -1,7 +1,7 @@
 """Storage backends: one interface (:mod:`.base`), one module per database engine.
 
 This package is the only place above the backends that knows which engines
-exist: :func:`connect` picks one by the shape of the target, and
+exist: :func:`connect` picks one by the shape of the target;
 :func:`hit_flusher` says whether that engine needs help to put hits on disk,
 and :func:`wal_checkpointer` whether it needs a thread to keep its log short.
 """

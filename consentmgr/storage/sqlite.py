@@ -288,7 +288,7 @@ class Checkpointer:
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
         self.pid = -1
-        self.checkpoints = 0  # rounds that copied frames, in this process, for the tests
+        self.checkpoints = 0  # rounds that left the whole WAL copied, in this process (tests)
 
     def adopt(self, db: Database) -> None:
         """Leave ``db``'s checkpoints to this process's thread (started on first use)."""
