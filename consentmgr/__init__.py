@@ -7,14 +7,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import admin, cli, config, db, gateway, migrations
 from .consent import api as consent_api
 from .consent import banner, policy
 from .proof import privacy_page, receipts, self_service
-from .web import access_log, csrf, demo, errors, health, i18n, security_headers
+from .web import csrf, demo, errors, health, i18n, security_headers
+from .web.direct_views import App
 
 
 def instance_path() -> str:
@@ -29,12 +29,12 @@ def instance_path() -> str:
 
 def create_app(
     test_config: Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None
-) -> Flask:
+) -> App:
     """Build the app from ``instance/config.toml``, or from ``test_config`` when given.
 
     ``overrides`` are settings that win over the file's (``consentmgr run --demo``).
     """
-    app = Flask(
+    app = App(
         __name__,
         instance_path=instance_path(),
         # Package data: links to the repository's templates/ and static/ (setup.cfg).
@@ -73,7 +73,6 @@ def create_app(
     errors.init_visitor_pages(app)
     i18n.init_app(app)
     security_headers.init_app(app)
-    access_log.init_app(app)
     cli.init_app(app)
     csrf.init_app(app)
     admin.init_app(app)

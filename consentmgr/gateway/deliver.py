@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 PRUNE_EVERY_SECONDS = 3600.0
 EXTENSION = "consentmgr.deliverer"  # app.extensions key of the running thread
+RUNNING = "consentmgr.deliverer_running"  # ... and of the function that starts it if need be
 
 
 @dataclass
@@ -182,24 +183,26 @@ def init_app(app: Flask) -> None:
         return
     lock = threading.Lock()
 
-    def alive() -> bool:
+    def running() -> Deliverer:
         thread = app.extensions.get(EXTENSION)
-        return thread is not None and thread.is_alive()
+        if thread is None or not thread.is_alive():
+            with lock:
+                thread = app.extensions.get(EXTENSION)
+                if thread is None or not thread.is_alive():
+                    thread = app.extensions[EXTENSION] = Deliverer(app)
+                    thread.start()
+        return thread
 
-    def ensure_started() -> None:
-        if alive():
-            return
-        with lock:
-            if not alive():
-                thread = Deliverer(app)
-                thread.start()
-                app.extensions[EXTENSION] = thread
-
-    app.before_request(ensure_started)
+    app.extensions[RUNNING] = running
+    app.before_request(lambda: running() and None)
 
 
 def wake(app: Flask) -> None:
-    """Tell the background deliverer, if this process runs one, that a hit is queued."""
-    thread = app.extensions.get(EXTENSION)
-    if thread is not None:
-        thread.wake()
+    """Tell the background deliverer, if this process runs one, that a hit is queued.
+
+    It is started first if need be: hits are answered by a direct view, which
+    runs no ``before_request`` hook (``web.direct_views``).
+    """
+    running = app.extensions.get(RUNNING)
+    if running is not None:
+        running().wake()

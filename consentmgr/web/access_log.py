@@ -19,13 +19,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, request
 from gunicorn import glogging
 from werkzeug.serving import WSGIRequestHandler
 
 from ..consent.visitor import ip_prefix
+from .direct_views import ROUTE
 
-ROUTE = "consentmgr.route"
 FORMAT = '%(t)s %(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
 GUNICORN_ARGS = (
     "--logger-class",
@@ -44,7 +43,7 @@ class Logger(glogging.Logger):
             "t": full["t"],
             "h": ip_prefix(environ.get("REMOTE_ADDR")) or "-",
             "m": full["m"],
-            "U": environ.get(ROUTE) or "-",
+            "U": route(environ) or "-",
             "H": full["H"],
             "s": full["s"],
             "B": full["B"],
@@ -67,7 +66,7 @@ class DevRequestHandler(WSGIRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         environ = getattr(self, "environ", None) or {}
-        line = f"{getattr(self, 'command', '-')} {environ.get(ROUTE) or '-'}"
+        line = f"{getattr(self, 'command', '-')} {route(environ) or '-'}"
         self.log("info", '"%s %s" %s %s', line, getattr(self, "request_version", "-"), code, size)
 
     def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002 (werkzeug's name)
@@ -81,10 +80,6 @@ class DevRequestHandler(WSGIRequestHandler):
         )
 
 
-def _note_route() -> None:
-    rule = request.url_rule
-    request.environ[ROUTE] = rule.rule if rule is not None else None
-
-
-def init_app(app: Flask) -> None:
-    app.before_request(_note_route)
+def route(environ: dict) -> str | None:
+    """The route the request matched (``/receipt/<consent_id>``), noted by the app."""
+    return environ.get(ROUTE)

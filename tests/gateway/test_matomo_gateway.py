@@ -434,6 +434,31 @@ def test_background_deliverer_delivers_without_cli(tmp_path, matomo, database):
     assert len(upstream_hits(matomo)) == 1
 
 
+def test_a_process_whose_first_request_is_a_hit_starts_its_deliverer(tmp_path, matomo, database):
+    # The hit endpoint runs no before_request hook (web.direct_views), the
+    # deliverer's usual start: queueing the hit starts it.
+    deciding = gateway_app(tmp_path, matomo.url_for("/")).test_client()
+    post_decision(deciding, ACCEPT_ALL)
+    app = gateway_app(
+        tmp_path, matomo.url_for("/"), DELIVER_IN_BACKGROUND=True, DELIVER_INTERVAL_SECONDS=0.05
+    )
+    client = app.test_client()
+    client.set_cookie("consent", deciding.get_cookie("consent").value)
+    assert "consentmgr.deliverer" not in app.extensions
+    assert hit(client).status_code == 204
+    thread = app.extensions["consentmgr.deliverer"]
+    try:
+        for _ in range(200):
+            if outbox_status(database) == {"delivered": 1}:
+                break
+            time.sleep(0.05)
+    finally:
+        thread.stop()
+        thread.join(5)
+    assert outbox_status(database) == {"delivered": 1}
+    assert len(upstream_hits(matomo)) == 1
+
+
 # What our tracker and the official one send for the calls in README's parity table.
 TRACKER_PARAMETERS = """
     action_name url urlref _id h m s res apiv send_image pv_id uid dimension1 dimension999

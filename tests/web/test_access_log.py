@@ -89,7 +89,7 @@ def test_access_log_holds_no_address_query_string_or_user_agent(tmp_path):
     ):
         assert needle not in "\n".join(lines), needle
     assert all(" 203.0.113.0/24 " in line for line in lines), lines
-    assert sum('"GET /matomo.php HTTP/1.1" 204' in line for line in lines) == 2
+    assert sum('"GET /matomo.php HTTP/1.1" 204' in line for line in lines) == 2, lines
     assert '"POST /api/consent HTTP/1.1" 201' in log
     assert '"GET /receipt/<consent_id> HTTP/1.1" 200' in log
     assert '"GET - HTTP/1.1" 404' in log
