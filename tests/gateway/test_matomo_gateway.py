@@ -16,6 +16,7 @@ from helpers import (
     deliver,
     gateway_app,
     matomo_ok,
+    on_postgres,
     post_decision,
     shipped_policy,
 )
@@ -387,6 +388,25 @@ def test_leases_stop_two_deliverers_sending_the_same_rows(gw, gw_client, databas
     later = outbox.claim(database, "matomo", 100, "b", now + outbox.LEASE_SECONDS + 1)
     assert len(later) == 3, "an expired lease is taken over"
     assert outbox.delivered(database, first, "a", now, "2026-01-01") == 0, "lost lease"
+
+
+def test_prune_takes_old_finished_rows_and_never_pending_ones(gw, gw_client, database):
+    from consentmgr.gateway import outbox
+
+    post_decision(gw_client, ACCEPT_ALL)
+    for _ in range(3):
+        hit(gw_client)
+    now = time.time()
+    first, *_ = outbox.claim(database, "matomo", 1, "a", now)
+    outbox.delivered(database, [first], "a", now, "2026-01-01")
+    database.execute("update outbox set created = created - 86400")
+    assert outbox.prune(database, now - 1) == 0
+    assert outbox.prune(database, now + 1) == 1
+    assert outbox_status(database) == {"pending": 2}
+    if not on_postgres():
+        # Pending rows have no finish time: a hit's commit writes no page of this index.
+        plan = database.execute("explain query plan " + outbox.PRUNE, [now]).fetchall()
+        assert "outbox_finished" in str(plan)
 
 
 def test_forget_refused_deletes_only_pending(gw, gw_client, database):
