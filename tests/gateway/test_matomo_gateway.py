@@ -491,3 +491,12 @@ TRACKER_PARAMETERS = """
 def test_allowlist_keeps_every_parameter_the_tracker_sends():
     assert [name for name in TRACKER_PARAMETERS if not matomo_hit.allowed(name)] == []
     assert not matomo_hit.allowed("dimension1000") and not matomo_hit.allowed("data")
+
+
+def test_a_hit_is_answered_204_without_a_body_or_its_type(gw_client):
+    r = hit(gw_client)
+    assert r.status_code == 204 and r.data == b""
+    assert "Content-Type" not in r.headers
+    assert r.headers["Cache-Control"] == "no-store"
+    image = hit(gw_client, send_image="1")
+    assert image.status_code == 200 and image.mimetype == "image/gif"

@@ -34,10 +34,14 @@ MAX_BODY = 64 * 1024
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
 
+class NoContent(Response):
+    default_mimetype = None  # a 204 has no body, so no Content-Type either
+
+
 def answer(image: bool) -> Response:
     if image:
         return Response(GIF, mimetype="image/gif", headers={"Cache-Control": "no-store"})
-    return Response(status=204, headers={"Cache-Control": "no-store"})
+    return NoContent(status=204, headers={"Cache-Control": "no-store"})
 
 
 def reject(status: int, message: str, hits: int = 1) -> ApiError:
