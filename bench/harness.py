@@ -73,10 +73,12 @@ def _gunicorn(args: list[str], env: dict[str, str] | None) -> Iterator[str]:
         env={**os.environ, "PYTHONPATH": str(ROOT / "bench"), **(env or {})},
     )
     base = f"http://127.0.0.1:{port}"
+    SERVERS[base] = proc.pid
     try:
         wait_ready(base + "/health")
         yield base
     finally:
+        SERVERS.pop(base, None)
         proc.terminate()
         proc.wait(timeout=20)
 
@@ -136,6 +138,24 @@ def _python_load(url, method, body, headers, seconds, conns, queue):
     queue.put((count, errors, latencies))
 
 
+SERVERS: dict[str, int] = {}  # base URL -> gunicorn master's pid, while it runs
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(base: str) -> tuple[float, float]:
+    """User and system CPU seconds used so far by the server at ``base`` (master and workers)."""
+    master = SERVERS[base]
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    user = system = 0.0
+    for pid in [master, *children]:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # a worker that just exited
+            continue
+        user, system = user + int(fields[11]) / TICKS, system + int(fields[12]) / TICKS
+    return user, system
+
+
 def load(
     url: str,
     method: str = "GET",
@@ -144,8 +164,19 @@ def load(
     seconds: float = 5,
     connections: int = 8,
 ) -> dict[str, float]:
-    """Drive ``url`` for ``seconds``; return req/s, errors and p50/p99 latency in ms."""
-    headers = headers or {}
+    """Drive ``url`` for ``seconds``; return req/s, errors, p50/p99 latency in ms and,
+    for a server started here, its CPU per request in µs (user and system)."""
+    base = "/".join(url.split("/", 3)[:3])
+    before = server_cpu(base) if base in SERVERS else None
+    result = _load(url, method, body, headers or {}, seconds, connections)
+    if before is not None:
+        after, requests = server_cpu(base), max(1.0, result["rps"] * seconds)
+        result["user_us"] = (after[0] - before[0]) / requests * 1e6
+        result["sys_us"] = (after[1] - before[1]) / requests * 1e6
+    return result
+
+
+def _load(url, method, body, headers, seconds, connections):
     if shutil.which("wrk"):
         return _wrk(url, method, body, headers, seconds, connections)
     ctx = multiprocessing.get_context("fork")
@@ -217,10 +248,14 @@ def _wrk(url, method, body, headers, seconds, connections):
 def table(rows: list[tuple[str, dict[str, float]]]) -> str:
     """The rows, each with its req/s as a ratio to the best bare Flask row (named ``bare ...``)."""
     best = max(r["rps"] for name, r in rows if name.startswith("bare"))
-    out = [f"{'server':<38} {'req/s':>8} {'x bare':>7} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"]
+    out = [
+        f"{'server':<38} {'req/s':>8} {'x bare':>7} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+        f" {'CPU µs/req: user':>17} {'sys':>5}"
+    ]
     for name, r in rows:
         out.append(
             f"{name:<38} {r['rps']:>8.0f} {r['rps'] / best:>7.3f}"
             f" {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['errors']:>7}"
+            f" {r.get('user_us', 0):>17.0f} {r.get('sys_us', 0):>5.0f}"
         )
     return "\n".join(out)
