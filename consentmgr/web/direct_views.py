@@ -14,8 +14,8 @@ for it. None of them concerns a hit: CSRF exempts the gateway, the access
 log's route is noted here for every request, the deliverer starts when the
 first hit is queued (``deliver.wake``), and the plain-http cookie warning is
 for pages that set cookies. A direct endpoint's blueprint must have no hooks
-of its own (``create_app`` refuses one that does), so no hook can be added
-there and silently skipped.
+of its own (:meth:`App.direct` refuses one that does, at start-up), so no
+hook can be added there and silently skipped.
 """
 
 from __future__ import annotations
