@@ -3,6 +3,7 @@
 import json
 import re
 import time
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from importlib import resources
 from pathlib import Path
@@ -34,6 +35,26 @@ def make_config(tmp_path, **overrides):
         "DEMO": True,
         **overrides,
     }
+
+
+def decide(app, db, consent_id="v1", when=None, **fields):
+    """Append a decision to the log directly (custom: analytics only, unless ``fields`` say)."""
+    from consentmgr.consent import log as consent_log
+
+    policy = app.extensions["consentmgr.policy"]
+    values = {
+        "consent_id": consent_id,
+        "version": policy.version,
+        "revision": policy.revision,
+        "choices": {"analytics": True, "marketing": False},
+        "method": "custom",
+        "lang": "nb",
+        "page": "https://ansettr.no/stillinger",
+        "ua_family": "Firefox",
+        "ip_prefix": "198.51.100.0/24",
+        **fields,
+    }
+    return consent_log.append(db, consent_log.Decision(**values), when or datetime.now(UTC))
 
 
 def post_decision(

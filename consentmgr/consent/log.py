@@ -16,11 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..storage import Storage
+from ..storage import Storage, marks
 from . import daily_stats
 from .policy import canonical
 
@@ -174,6 +174,19 @@ def verify(db: Storage, anchors: Mapping[int, str] | None = None) -> Verdict:
 def history(db: Storage, consent_id: str) -> list[dict]:
     """Every decision of one consent id, oldest first."""
     return list(db.query("select * from decisions where consent_id = ? order by seq", [consent_id]))
+
+
+def granting(db: Storage, consent_ids: Collection[str], category: str) -> set[str]:
+    """Those of ``consent_ids`` whose latest decision grants ``category`` (one query)."""
+    ids = list(consent_ids)
+    if not ids:
+        return set()
+    rows = db.execute(
+        "select consent_id from decisions where granted like ? and seq in"  # noqa: S608
+        f" (select max(seq) from decisions where consent_id in ({marks(ids)}) group by consent_id)",
+        [f"%,{category},%", *ids],
+    )
+    return {consent_id for (consent_id,) in rows}
 
 
 # Erasure and retention blank the same fields; ``personal_digest`` says which.

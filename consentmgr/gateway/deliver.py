@@ -4,7 +4,8 @@ It runs as a background thread in every app process by default (started by
 the process's first request) and as ``consentmgr deliver`` for deployments
 that prefer a separate process. Leases in the outbox make any mix of the two
 safe. Each pass: expire rows too old to send, then for each target claim due
-rows in batches, send them, and record the outcome row by row.
+rows in batches, drop those whose visitor has refused since
+(``outbox.drop_refused``), send the rest, and record the outcome row by row.
 
 An exception anywhere in a batch (an upstream reply nobody foresaw, a bug)
 is recorded on the rows that batch held, as a failed attempt with its error,
@@ -83,6 +84,9 @@ def deliver_target(
         )
         if not items:
             return
+        items = outbox.drop_refused(db, target, items, owner)
+        if not items:
+            continue
         try:
             outcome = sender.send(app, http, items)
             done = time.time()

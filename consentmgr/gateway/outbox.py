@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from ..consent import log as consent_log
 from ..storage import Storage, marks
 from . import counters as gateway_stats
 from . import targets
@@ -65,6 +66,33 @@ def claim(
 ) -> list[Item]:
     """Lease up to ``limit`` due pending rows of ``target`` to ``owner`` for ``lease`` seconds."""
     return [Item(*r) for r in db.claim(target, limit, owner, now, lease)]
+
+
+def drop_refused(
+    db: Storage, target: targets.Target, items: Sequence[Item], owner: str
+) -> list[Item]:
+    """The leased items whose visitor's latest decision still grants ``target``; delete the rest.
+
+    A hit checks the visitor's latest decision before its row is committed, so
+    a withdrawal can land in between: it deletes the visitor's rows
+    (:func:`forget_refused`) before this one exists. Asking the log again
+    before sending, once per batch, means nothing leaves for an upstream after
+    the visitor refused it, whatever the timing. An item with no consent id,
+    or whose visitor has no decision left (erased, purged), is not sent either.
+    """
+    granting = consent_log.granting(
+        db, {i.consent_id for i in items if i.consent_id}, target.category
+    )
+    kept = [i for i in items if i.consent_id in granting]
+    refused = [i.id for i in items if i.consent_id not in granting]
+    if refused:
+        with db.transaction():
+            db.execute(
+                f"delete from outbox where id in ({marks(refused)})"  # noqa: S608
+                " and lease_owner = ? and status = 'pending'",
+                [*refused, owner],
+            )
+    return kept
 
 
 def delivered(db: Storage, items: Sequence[Item], owner: str, now: float, day: str) -> int:

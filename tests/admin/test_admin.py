@@ -19,11 +19,10 @@ from admin_support import (
     number,
     session_cookie,
 )
-from helpers import ACCEPT_ALL, make_config, open_db, post_decision
+from helpers import ACCEPT_ALL, decide, make_config, open_db, post_decision
 
 from consentmgr import create_app
 from consentmgr.consent import log as consent_log
-from consentmgr.consent.log import Decision
 from consentmgr.consent.methods import NAMES
 from consentmgr.gateway import outbox
 
@@ -45,23 +44,6 @@ def admin(database):
 def signed_in(client, admin):
     assert login(client).status_code == 302
     return client
-
-
-def decide(app, db, consent_id="v1", when=None, **fields):
-    policy = app.extensions["consentmgr.policy"]
-    values = {
-        "consent_id": consent_id,
-        "version": policy.version,
-        "revision": policy.revision,
-        "choices": {"analytics": True, "marketing": False},
-        "method": "custom",
-        "lang": "nb",
-        "page": "https://ansettr.no/stillinger",
-        "ua_family": "Firefox",
-        "ip_prefix": "198.51.100.0/24",
-        **fields,
-    }
-    return consent_log.append(db, Decision(**values), when or datetime.now(UTC))
 
 
 def admin_urls(app):

@@ -20,7 +20,7 @@ from hardening_support import (
     row_counts,
     statuses,
 )
-from helpers import ACCEPT_ALL, count, deliver, matomo_ok, post_decision
+from helpers import ACCEPT_ALL, count, decide, deliver, matomo_ok, post_decision
 from werkzeug import Response
 
 from consentmgr.gateway import outbox, sealed
@@ -100,6 +100,7 @@ def test_undeliverable_hits_are_400_and_never_queued(gw, database, send):
 
 def queue(app, database, target, consent_id, payload):
     """Put an item straight into the outbox, as one accepted before this release would be."""
+    decide(app, database, consent_id, choices={"analytics": True, "marketing": True})
     outbox.enqueue(database, target, consent_id, [sealed.seal(app, payload)], time.time())
 
 

@@ -419,6 +419,33 @@ def test_forget_refused_deletes_only_pending(gw, gw_client, database):
     assert count(database, "outbox") == 0
 
 
+def test_a_hit_committed_just_after_a_withdrawal_is_never_sent(gw, gw_client, matomo, database):
+    """A hit checks the visitor's latest decision, then commits its row: a withdrawal
+    can land between the two, deleting the visitor's rows before this one exists."""
+    post_decision(gw_client, ACCEPT_ALL)
+    hit(gw_client, action_name="checked before the withdrawal")
+    [row] = database.execute("select * from outbox").fetchall()
+    assert (
+        gw_client.delete("/api/consent", headers={"Origin": "https://ansettr.no"}).status_code
+        == 200
+    )
+    assert count(database, "outbox") == 0
+    database.execute(f"insert into outbox values ({', '.join('?' * len(row))})", list(row))
+
+    assert "delivered 0" in deliver(gw)
+    assert upstream_hits(matomo) == []
+    assert count(database, "outbox") == 0
+
+
+def test_a_hit_is_sent_while_the_latest_decision_still_grants_it(gw, gw_client, matomo, database):
+    post_decision(gw_client, ACCEPT_ALL)
+    hit(gw_client, action_name="kept")
+    post_decision(gw_client, ANALYTICS_ONLY)  # a new decision that still grants analytics
+    post_decision(gw.test_client(), MARKETING_ONLY)  # another visitor's refusal
+    deliver(gw)
+    assert [h["action_name"] for h in upstream_hits(matomo)] == ["kept"]
+
+
 def test_items_erased_while_being_sent_are_not_counted_dead(gw, gw_client, database):
     from consentmgr.gateway import counters as gateway_stats
     from consentmgr.gateway import outbox
