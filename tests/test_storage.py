@@ -5,6 +5,7 @@ of its own, which it stops and starts, so it runs in the PostgreSQL pass.
 """
 
 import threading
+import time
 
 import postgres_support
 import pytest
@@ -130,3 +131,41 @@ def test_stream_hands_out_rows_while_the_database_still_reads(tmp_path):
     finally:
         db.close()
         watcher.close()
+
+
+def test_a_decision_is_flushed_on_postgresql_before_the_answer_and_hits_are_not(tmp_path):
+    """With the WAL writer slowed to 10 s, only a synchronous flush puts a commit on disk."""
+    if not on_postgres():
+        pytest.skip("PostgreSQL pass only")
+    import psycopg
+
+    cluster = postgres_support.Cluster(durable=True).start()
+    try:
+        cluster.admin("alter system set wal_writer_delay = '10s'")
+        cluster.admin("select pg_reload_conf()")
+        url = cluster.create_database("durable")
+        app = create_app(
+            make_config(
+                tmp_path,
+                DATABASE=url,
+                MATOMO_URL="http://127.0.0.1:9/",
+                DELIVER_IN_BACKGROUND=False,
+            )
+        )
+        client = app.test_client()
+        time.sleep(10.5)  # whatever the setup wrote is flushed by now
+
+        def unflushed() -> int:
+            with psycopg.connect(url, autocommit=True) as conn:
+                return conn.execute(
+                    "select pg_current_wal_insert_lsn() - pg_current_wal_flush_lsn()"
+                ).fetchone()[0]
+
+        for _ in range(3):
+            assert post_decision(client, ACCEPT_ALL).status_code == 201
+            assert unflushed() == 0, "a decision was answered before its commit was on disk"
+        client.get("/matomo.php", query_string={"idsite": "1", "rec": "1"})
+        assert unflushed() > 0, "hits commit without waiting for the flush"
+    finally:
+        postgres.close_pools()
+        cluster.destroy()

@@ -11,9 +11,10 @@ What differs from SQLite:
   keep them apart), instead of one writer at a time.
 - Durability. A commit is on disk (and on any synchronous standby) before it
   returns, by PostgreSQL's own group commit. A transaction under a named lock
-  commits asynchronously, releasing its lock at once, and then waits for the
-  WAL flush with a small synchronous commit of its own, so appends to the
-  consent log do not queue behind each other's flushes. A transaction with
+  (an append to the consent log) holds its lock while its commit is flushed,
+  so appends queue behind each other's flushes: a commit that skipped the
+  flush to release the lock sooner could not be waited for afterwards (a
+  later commit that writes no WAL does not flush either). A transaction with
   ``flush=False`` (hits) sets ``synchronous_commit = off``: it returns before
   its WAL is flushed, which PostgreSQL does within ``wal_writer_delay``
   (200 ms by default); a crash of the database server can take back that
@@ -181,22 +182,12 @@ class PostgresStorage:
     def transaction(
         self, lock: str | None = None, *, flush: bool = True
     ) -> Iterator[PostgresStorage]:
-        outermost = self.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-        # A locked transaction must not hold its lock while its commit is flushed, or
-        # every writer queues behind every other writer's flush (as SQLite's would).
-        flush_after = outermost and lock is not None and flush
-        with self._errors():
-            with self.conn.transaction():
-                if lock:
-                    self.conn.execute("select pg_advisory_xact_lock(hashtext(%s))", [lock])
-                if not flush or flush_after:
-                    self.conn.execute("set local synchronous_commit = off")
-                yield self
-            if flush_after:
-                # The lock is released at the commit. A synchronous commit of its own (a
-                # transaction id makes one) waits until the WAL is flushed up to it, so
-                # ours is on disk before this returns; concurrent flushes share the disk.
-                self.conn.execute("select txid_current()")
+        with self._errors(), self.conn.transaction():
+            if lock:
+                self.conn.execute("select pg_advisory_xact_lock(hashtext(%s))", [lock])
+            if not flush:
+                self.conn.execute("set local synchronous_commit = off")
+            yield self
 
     def claim(self, target: str, limit: int, owner: str, now: float, lease: float) -> list[tuple]:
         # SKIP LOCKED: deliverers on other servers take the next rows instead of waiting.
