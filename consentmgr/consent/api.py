@@ -24,7 +24,7 @@ from . import cookie as consent_cookie
 from . import log as consent_log
 from . import methods
 from .cookie import Consent
-from .gate import current_consent, current_policy, is_latest
+from .gate import current_consent, current_policy, is_latest, is_superseded
 from .policy import DEFAULT_LANG, LANGS, Policy
 from .visitor import ip_prefix, page_url, ua_family
 
@@ -97,6 +97,11 @@ def save_decision(
     """Log the decision, then answer with the new state and a fresh cookie."""
     policy = current_policy()
     previous = current_consent(allow_expired=True)
+    if previous is not None and is_superseded(previous):
+        # An old copy of someone's cookie starts a new id: continuing theirs would make
+        # its holder the latest decision, with their record at /mine-data and its erasure,
+        # and would drop the visitor's queued hits it refuses. Expired still keeps the id.
+        previous = None
     consent_id = previous.id if previous else consent_cookie.new_id()
     now = datetime.now(UTC)
     row = consent_log.append(

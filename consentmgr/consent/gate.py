@@ -45,15 +45,36 @@ def current_consent(*, allow_expired: bool = False) -> Consent | None:
 
 
 def visitor_id() -> str | None:
-    """The consent id in this browser's signed cookie (expired still counts: it is theirs)."""
+    """The consent id whose data this browser may see, download and erase, if any.
+
+    That is the id of a verified cookie that still carries the id's latest
+    decision. An expired cookie and one from an older policy version still
+    count: they are the visitor's own, and the banner asking again does not
+    take their data away from them. An old copy of the cookie (another
+    profile, a restored backup, someone who copied it) counts as no cookie,
+    as it does at the gateway: it must not show what the visitor chose since,
+    where they were, or let its holder erase the record (an erase token handed
+    out while the copy was current is refused too, since the POST asks again).
+    Costs the one indexed lookup of ``is_latest`` when there is a cookie.
+    """
     consent = current_consent(allow_expired=True)
-    return consent.id if consent else None
+    return consent.id if consent is not None and is_latest(consent) else None
 
 
 def is_latest(consent: Consent) -> bool:
     """Whether the cookie carries its consent id's latest decision (one indexed lookup)."""
     row = get_db().execute(LATEST, [consent.id]).fetchone()
     return row is not None and _carries(consent, *row)
+
+
+def is_superseded(consent: Consent) -> bool:
+    """Whether the log holds a decision for the cookie's id that the cookie does not carry.
+
+    Unlike ``not is_latest``, an id with no rows left (erased, purged, never
+    logged) is not superseded: nothing under it can be revealed.
+    """
+    row = get_db().execute(LATEST, [consent.id]).fetchone()
+    return row is not None and not _carries(consent, *row)
 
 
 @functools.lru_cache(maxsize=8192)  # a pure function of immutable values: always safe to reuse

@@ -5,8 +5,10 @@ policy version and revision, choices, method, language, the exact category
 texts that were shown (from ``policies``, so a later rewording does not
 change them) and the row's chain hash. HTML for people; JSON for
 ``Accept: application/json`` or ``?format=json`` (a download). Only the
-browser whose signed consent cookie carries that id may see it; everyone else
-gets 404, so a receipt URL reveals nothing, not even whether the id exists.
+browser whose signed consent cookie carries that id's latest decision may see
+it (``gate.visitor_id``: an expired cookie still may, an old copy of it may
+not, since the receipt lists the decisions made since); everyone else gets
+404, so a receipt URL reveals nothing, not even whether the id exists.
 
 A receipt is evidence only if it can be checked later against the log:
 

@@ -2,7 +2,11 @@
 
 The visitor is identified only by the consent id in their signed cookie;
 there is no account, so the cookie is the key to the data and nothing else
-is asked for. What is held:
+is asked for. Only the cookie carrying the id's latest decision is that key
+(``gate.visitor_id``; expired or from an older policy version still counts):
+an old copy of it, kept in another profile or a backup or copied by someone,
+gets the page of a browser without a decision, so it cannot read what the
+visitor chose since, download it or erase it. What is held:
 
 * the decisions logged under that id, with their personal fields (page,
   browser family, network prefix);

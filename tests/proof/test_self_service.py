@@ -1,25 +1,32 @@
 """Tests for proof.self_service: /mine-data, downloads and erasure."""
 
+import json
 import re
 import time
+from datetime import UTC, datetime, timedelta
 
 import helpers
 import pytest
 from helpers import (
     ACCEPT_ALL,
     CUSTOM,
+    REJECT_ALL,
     SITE,
     Page,
     aggregates,
+    consent_value,
     db_rows,
     make_config,
     open_db,
     post_decision,
+    receipt_json,
 )
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from consentmgr import create_app
+from consentmgr.consent import cookie as consent_cookie
 from consentmgr.consent import log as consent_log
+from consentmgr.consent.cookie import Consent
 from consentmgr.gateway import counters as gateway_stats
 from consentmgr.gateway import outbox
 from consentmgr.proof import self_service
@@ -270,4 +277,180 @@ def test_erase_deletes_the_tracker_cookies_in_the_same_response(tmp_path):
     assert [d[1] if d else None for d in domains] == [None, "ansettr.no"]
 
 
+# -- an old copy of the cookie ------------------------------------------------------------
+# Whoever holds an old copy of a visitor's cookie (another profile, a restored backup,
+# someone who copied it) is not the visitor's latest decision: they see, download and erase
+# nothing. The cookie carrying the latest decision still does, expired or stale or not.
+
+LATER = {**CUSTOM, "lang": "en", "page": "https://ansettr.no/stillinger/senere"}
+
+
+def copied_then_changed(app):
+    """A accepts, B gets a copy of A's cookie, then A decides again (in English) and is tracked."""
+    a = app.test_client()
+    post_decision(a, {**ACCEPT_ALL, "page": "https://ansettr.no/stillinger"})
+    b = app.test_client()
+    b.set_cookie("consent", consent_value(a))
+    b_token = helpers.erase_token(b)  # handed out while B's copy was still the latest
+    post_decision(a, LATER, remote_addr="203.0.113.9")
+    assert track(a, "https://ansettr.no/stillinger/hemmelig").status_code == 204
+    return a, b, b_token
+
+
+def no_record_views(app):
+    """What a browser that never decided gets from the three self-service pages."""
+    stranger = app.test_client()
+    return (
+        Page(stranger.get("/mine-data").get_data(as_text=True)).text,
+        stranger.get("/mine-data.json").get_json(),
+        Page(stranger.get("/mine-data/slett").get_data(as_text=True)).text,
+    )
+
+
+def assert_sees_nothing(app, client, consent_id):
+    page, download, confirm = no_record_views(app)
+    r = client.get("/mine-data")
+    assert r.status_code == 200
+    html = r.get_data(as_text=True)
+    assert Page(html).text == page, "an old copy is a browser without a decision"
+    assert consent_id not in html and "senere" not in html and "hemmelig" not in html
+    data = client.get("/mine-data.json").get_json()
+    assert data.keys() == download.keys() and data["consent_id"] is None
+    assert "decisions" not in data and "gateway_items" not in data
+    html = client.get("/mine-data/slett").get_data(as_text=True)
+    assert Page(html).text == confirm and 'name="token"' not in html
+    for path in (f"/receipt/{consent_id}", f"/receipt/{consent_id}?format=json"):
+        assert client.get(path).status_code == 404
+    assert receipt_json(client, f"/receipt/{consent_id}").status_code == 404
+
+
+def assert_held(database, consent_id, decisions, items):
+    assert len(consent_log.history(database, consent_id)) == decisions
+    rows = [r for r in db_rows(database, "outbox") if r["consent_id"] == consent_id]
+    assert len(rows) == items
+
+
+def assert_own_record(client, consent_id, methods):
+    """The browser with the latest decision sees its record, downloads it, gets its receipt."""
+    page = Page(client.get("/mine-data").get_data(as_text=True))
+    assert f"/receipt/{consent_id}" in "".join(page.links)
+    data = client.get("/mine-data.json").get_json()
+    assert data["consent_id"] == consent_id
+    assert [d["method"] for d in data["decisions"]] == methods
+    assert 'name="token"' in client.get("/mine-data/slett").get_data(as_text=True)
+    receipt = receipt_json(client, f"/receipt/{consent_id}")
+    assert receipt.status_code == 200
+    assert [d["method"] for d in receipt.get_json()["decisions"]] == methods
+    assert client.get(f"/receipt/{consent_id}").status_code == 200
+
+
+def erase_with(client, token):
+    r = client.post("/mine-data/slett", data={"token": token}, headers={"Origin": SITE})
+    assert r.status_code == 200
+    return Page(r.get_data(as_text=True)).text
+
+
+def test_an_old_copy_of_the_cookie_sees_nothing_of_the_visitors_later_choices(gateway_app):
+    a, b, _ = copied_then_changed(gateway_app)
+    consent_id = a.get("/api/consent").get_json()["id"]
+    # Not even the language the visitor chose since: B's pages are a stranger's, in bokmål.
+    assert_sees_nothing(gateway_app, b, consent_id)
+    assert "lang=en" in "".join(Page(a.get("/mine-data").get_data(as_text=True)).links)
+
+    # The visitor's own browser still sees all of it, the later choice and hit included.
+    assert_own_record(a, consent_id, ["accept_all", "custom"])
+    data = a.get("/mine-data.json").get_json()
+    assert data["decisions"][1]["page"] == "https://ansettr.no/stillinger/senere"
+    assert dict(data["gateway_items"][0]["payload"])["url"].endswith("/hemmelig")
+
+
+def test_an_old_copy_of_the_cookie_cannot_erase_the_visitors_record(gateway_app):
+    a, b, old_token = copied_then_changed(gateway_app)
+    consent_id = a.get("/api/consent").get_json()["id"]
+    database = open_db(gateway_app.config)
+    assert_held(database, consent_id, decisions=2, items=1)
+
+    # Neither with the token handed out while its copy was current, nor with the visitor's own.
+    old_copy = consent_value(b)
+    for token in (old_token, helpers.erase_token(a)):
+        b.set_cookie("consent", old_copy)  # erasing clears the cookie it came with
+        assert "Ingen data å slette" in erase_with(b, token)
+        assert_held(database, consent_id, decisions=2, items=1)
+    assert a.get(f"/receipt/{consent_id}").status_code == 200
+    assert_own_record(a, consent_id, ["accept_all", "custom"])
+
+    # The visitor's own cookie still erases.
+    assert "Dataene dine er slettet" in erase_with(a, helpers.erase_token(a))
+    assert_held(database, consent_id, decisions=0, items=0)
+    database.close()
+
+
+def signed_decision(app, database, consent_id, when, choices, method):
+    """A decision logged at ``when`` and the cookie the API signed for it then."""
+    policy = app.extensions["consentmgr.policy"]
+    helpers.decide(app, database, consent_id, when=when, choices=choices, method=method)
+    granted = frozenset(c for c, on in choices.items() if on)
+    consent = Consent(consent_id, policy.version, granted, when.replace(microsecond=0))
+    return consent_cookie.encode(app, consent)
+
+
+def test_the_latest_cookie_reaches_its_data_after_it_expired(app, database):
+    """Past CONSENT_MAX_AGE_DAYS the banner asks again, but the data is still the visitor's."""
+    days = app.config["CONSENT_MAX_AGE_DAYS"]
+    then = datetime.now(UTC) - timedelta(days=days + 20)
+    old = signed_decision(app, database, "exp-id", then, ACCEPT_ALL["choices"], "accept_all")
+    latest = signed_decision(
+        app, database, "exp-id", then + timedelta(days=1), CUSTOM["choices"], "custom"
+    )
+    visitor, copy = app.test_client(), app.test_client()
+    visitor.set_cookie("consent", latest)
+    copy.set_cookie("consent", old)
+    state = visitor.get("/api/consent").get_json()
+    assert state["decided"] is False and state["stale"] is True, "the cookie has expired"
+
+    assert_own_record(visitor, "exp-id", ["accept_all", "custom"])
+    assert_sees_nothing(app, copy, "exp-id")
+    assert "Ingen data å slette" in erase_with(copy, helpers.erase_token(visitor))
+    assert_held(database, "exp-id", decisions=2, items=0)
+    assert "Dataene dine er slettet" in erase_with(visitor, helpers.erase_token(visitor))
+    assert_held(database, "exp-id", decisions=0, items=0)
+
+
+def test_the_latest_cookie_reaches_its_data_after_the_policy_version_changed(
+    tmp_path, config, database
+):
+    before = create_app(config)
+    a, b, _ = copied_then_changed(before)
+    consent_id = a.get("/api/consent").get_json()["id"]
+    content = helpers.shipped_policy()
+    content["categories"][1]["vendors"].append({"id": "hotjar", "name": "Hotjar"})
+    path = tmp_path / "new-version.json"
+    path.write_text(json.dumps(content, ensure_ascii=False), encoding="utf-8")
+    after = create_app({**config, "POLICY_FILE": str(path)})
+    assert after.extensions["consentmgr.policy"].version != (
+        before.extensions["consentmgr.policy"].version
+    )
+    visitor, copy = after.test_client(), after.test_client()
+    visitor.set_cookie("consent", consent_value(a))
+    copy.set_cookie("consent", consent_value(b))
+    assert visitor.get("/api/consent").get_json()["stale"] is True, "a cookie of the old version"
+
+    assert_own_record(visitor, consent_id, ["accept_all", "custom"])
+    assert_sees_nothing(after, copy, consent_id)
+    assert "Ingen data å slette" in erase_with(copy, helpers.erase_token(visitor))
+    assert_held(database, consent_id, decisions=2, items=0)
+    assert "Dataene dine er slettet" in erase_with(visitor, helpers.erase_token(visitor))
+    assert_held(database, consent_id, decisions=0, items=0)
+
+
 # -- retention ----------------------------------------------------------------------------
+
+
+def test_an_old_copy_that_decides_again_does_not_take_over_the_record(gateway_app):
+    a, b, _ = copied_then_changed(gateway_app)
+    consent_id = a.get("/api/consent").get_json()["id"]
+    assert post_decision(b, REJECT_ALL).status_code == 201
+    data = b.get("/mine-data.json").get_json()
+    assert data["consent_id"] != consent_id
+    assert [d["method"] for d in data["decisions"]] == ["reject_all"]
+    assert_own_record(a, consent_id, ["accept_all", "custom"])
