@@ -389,8 +389,8 @@ KEYS: dict[str, Key] = {
     "OUTBOX_LEASE_SECONDS": Key(
         120,
         _int(5, 3600, "seconds"),
-        "How long a deliverer holds the items it is sending; a crashed deliverer's items"
-        " go to another after this.",
+        "How long a deliverer holds a batch it claimed; a crashed deliverer's items go to"
+        " another after this. Longer than UPSTREAM_CONNECT_TIMEOUT plus UPSTREAM_READ_TIMEOUT.",
     ),
     "UPSTREAM_CONNECT_TIMEOUT": Key(3.05, _float(0.1, 60), "Connect timeout upstream."),
     "UPSTREAM_READ_TIMEOUT": Key(10.0, _float(0.1, 300), "Read timeout upstream."),
@@ -517,4 +517,13 @@ def validate(values: Mapping[str, Any], source: str, *, testing: bool = False) -
         if not (testing or out.get("TESTING")):
             raise ConfigError(source, "SECRET_KEY", "is missing (run `consentmgr init`)")
         out["SECRET_KEY"] = secrets.token_urlsafe(48)
+    one_call = out["UPSTREAM_CONNECT_TIMEOUT"] + out["UPSTREAM_READ_TIMEOUT"]
+    if out["OUTBOX_LEASE_SECONDS"] <= one_call:
+        raise ConfigError(
+            source,
+            "OUTBOX_LEASE_SECONDS",
+            f"must be longer than one upstream call may take ({one_call:g} s:"
+            " UPSTREAM_CONNECT_TIMEOUT plus UPSTREAM_READ_TIMEOUT), or another deliverer"
+            " takes the items over while they are still being sent",
+        )
     return out

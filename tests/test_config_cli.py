@@ -61,6 +61,11 @@ def test_missing_config_file_is_an_error(instance_folder):
         ("SECRET_KEY = '%s'\nOLD_SECRET_KEYS = ['x']", "OLD_SECRET_KEYS", "at least 32"),
         ("SECRET_KEY = '%s'\nBUNDLE_SCRIPTS = ['ga']", "BUNDLE_SCRIPTS", '"matomo" and/or'),
         ("SECRET_KEY = '%s'\nBUNDLE_SCRIPTS = 'fbq'", "BUNDLE_SCRIPTS", '"matomo" and/or'),
+        (
+            "SECRET_KEY = '%s'\nOUTBOX_LEASE_SECONDS = 10\nUPSTREAM_READ_TIMEOUT = 10",
+            "OUTBOX_LEASE_SECONDS",
+            "longer than one upstream call may take (13.05 s",
+        ),
         ("SECRET_KEY = = 1", "(syntax)", "not valid TOML"),
     ],
 )

@@ -61,7 +61,9 @@ def servers(tmp_path, matomo):
             MATOMO_TOKEN_AUTH="two-servers-token",
             DELIVER_IN_BACKGROUND=True,
             DELIVER_INTERVAL_SECONDS=0.5,
-            OUTBOX_LEASE_SECONDS=5,
+            OUTBOX_LEASE_SECONDS=5,  # a killed server's rows are taken over soon
+            UPSTREAM_CONNECT_TIMEOUT=1.0,  # and a call must fit in a lease
+            UPSTREAM_READ_TIMEOUT=3.0,
             RATE_LIMIT_GATEWAY="1000000/second",
             RATE_LIMIT_DECISIONS="1000000/second",
         )

@@ -79,8 +79,10 @@ def deliver_target(
     if not sender.configured(app):
         return
     while True:
+        # Each claim's lease runs from now, not from the pass's start: a pass that
+        # drains a backlog outlasts a lease, and its later batches must still be held.
         items = outbox.claim(
-            db, target.name, sender.batch, owner, now, app.config["OUTBOX_LEASE_SECONDS"]
+            db, target.name, sender.batch, owner, time.time(), app.config["OUTBOX_LEASE_SECONDS"]
         )
         if not items:
             return

@@ -15,6 +15,7 @@ in halves, and those again, until the items it refuses are alone.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -151,6 +152,26 @@ def send_sealed(
     return outcome
 
 
+@dataclass
+class Budget:
+    """What one batch may still spend on splitting: calls, and time within its lease."""
+
+    calls: int
+    until: float  # time.monotonic() after which no further call can finish within the lease
+
+    @classmethod
+    def for_batch(cls, app: Flask) -> Budget:
+        one_call = app.config["UPSTREAM_CONNECT_TIMEOUT"] + app.config["UPSTREAM_READ_TIMEOUT"]
+        until = time.monotonic() + app.config["OUTBOX_LEASE_SECONDS"] - one_call
+        return cls(MAX_SPLIT_CALLS, until)
+
+    def spend(self) -> bool:
+        if self.calls <= 0 or time.monotonic() > self.until:
+            return False
+        self.calls -= 1
+        return True
+
+
 def _post_split(
     app: Flask,
     http: requests.Session,
@@ -159,23 +180,27 @@ def _post_split(
     url: str,
     body: Callable[[list[Any]], dict],
     judge: Callable[[Sequence[Item], requests.Response], Outcome],
-    budget: list[int] | None = None,
+    budget: Budget | None = None,
 ) -> Outcome:
     """POST one batch; if it is refused whole for its content, try each half the same way.
 
-    A few refused items cost two calls per halving to find; ``budget`` caps
+    A few refused items cost two calls per halving to find. ``budget`` caps
     the calls of one split (the upstream may be refusing everything, e.g. a
-    wrong pixel id), and what is still unresolved then stays refused.
+    wrong pixel id) and keeps them within the batch's lease, so no other
+    deliverer takes the items over while they are being sent. What is still
+    unresolved when it runs out is retried later, in other company, and never
+    made dead for the items beside it.
     """
-    budget = budget if budget is not None else [MAX_SPLIT_CALLS]
-    budget[0] -= 1
+    budget = budget or Budget.for_batch(app)
+    if not budget.spend():
+        return Outcome.all_retry(items, "refused as a batch; the refused items are sought later")
     try:
         data = json.dumps(body(wire), allow_nan=False).encode()
         response = post(app, http, url, data=data, headers={"Content-Type": "application/json"})
     except requests.RequestException as e:
         return network_failure(items, e)
     outcome = judge(items, response)
-    if not outcome.split or len(items) < 2 or budget[0] < 2:
+    if not outcome.split or len(items) < 2:
         return outcome
     half = len(items) // 2
     first = _post_split(app, http, items[:half], wire[:half], url, body, judge, budget)

@@ -5,6 +5,7 @@ The stand-ins are real HTTP servers on 127.0.0.1 that record what they get.
 
 import json
 import logging
+import threading
 import time
 
 import pytest
@@ -21,9 +22,11 @@ from hardening_support import (
     statuses,
 )
 from helpers import ACCEPT_ALL, count, decide, deliver, matomo_ok, post_decision
+from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from consentmgr.gateway import outbox, sealed
+from consentmgr.gateway import outbox, sealed, upstream
+from consentmgr.gateway.deliver import deliver_once
 
 
 def visitor(app, remote_addr):
@@ -196,3 +199,62 @@ def test_an_exception_in_a_pass_is_recorded_and_the_other_target_still_runs(
     assert "ValueError" in error
     logged = [r.getMessage() for r in caplog.records]
     assert any(str(item_id) in m and "matomo" in m for m in logged), logged
+
+
+def test_a_split_that_runs_out_of_calls_retries_the_rest_and_kills_no_bystander(
+    tmp_path, httpserver, database
+):
+    """Eight refused events among 400 take more halvings than one batch may spend."""
+
+    def meta_refusal():
+        error = {"message": "Invalid parameter", "type": "OAuthException", "code": 100}
+        return Response(json.dumps({"error": error}), status=400, content_type="application/json")
+
+    httpserver.expect_request(EVENTS_PATH).respond_with_handler(refuses("POISON", meta_refusal))
+    app = both_app(tmp_path, httpserver)
+    decide(app, database, "v", choices={"analytics": True, "marketing": True})
+    poisons = set(range(25, 400, 50))
+    for n in range(400):
+        event_id = f"POISON-{n}" if n in poisons else f"e{n}"
+        payload = {"event_name": "Lead", "event_id": event_id}
+        outbox.enqueue(database, "meta", "v", [sealed.seal(app, payload)], time.time())
+
+    deliver(app)
+    assert len(httpserver.log) <= upstream.MAX_SPLIT_CALLS
+    assert statuses(database).get("pending"), "the unresolved halves wait for a later pass"
+    for _ in range(40):  # each pass narrows the refused ones down further
+        if not statuses(database).get("pending"):
+            break
+        database.execute("update outbox set next_attempt = 0 where status = 'pending'")
+        deliver(app)
+    assert statuses(database) == {"delivered": 392, "dead": 8}
+    dead = [
+        sealed.unseal(app, p)["event_id"]
+        for (p,) in database.execute("select payload from outbox where status = 'dead'")
+    ]
+    assert sorted(dead) == sorted(f"POISON-{n}" for n in poisons)
+
+
+def test_a_second_deliverer_never_takes_rows_a_long_pass_is_still_sending(tmp_path, database):
+    """Each batch's lease runs from its own claim, not from the start of the pass."""
+
+    def slow_matomo(request):
+        time.sleep(1.5)
+        return matomo_ok(request)
+
+    matomo = HTTPServer("127.0.0.1", threaded=True)  # both deliverers are answered at once
+    matomo.expect_request("/matomo.php").respond_with_handler(slow_matomo)
+    matomo.start()
+    try:
+        app = both_app(tmp_path, matomo, OUTBOX_LEASE_SECONDS=5, UPSTREAM_READ_TIMEOUT=3.0)
+        for n in range(400):  # four batches of 100: a pass of about 6 s, past one lease
+            queue(app, database, "matomo", f"v{n % 4}", [["rec", "1"], ["action_name", f"h{n}"]])
+        first = threading.Thread(target=deliver_once, args=(app,))
+        first.start()
+        time.sleep(5.5)  # a lease counted from the pass's start would be over by now
+        deliver_once(app)
+        first.join()
+        sent = [h["action_name"] for h in matomo_hits(matomo)]
+    finally:
+        matomo.stop()
+    assert sorted(sent) == sorted(f"h{n}" for n in range(400)), "every hit sent exactly once"
