@@ -197,6 +197,19 @@ def wait_for(flow: str, cost: int = 1) -> int | None:
     return max(1, math.ceil(seconds)) if seconds > 0 else None
 
 
+GATEWAY_TOKEN_BYTES = 2048  # a tracker's hit is well under this; a larger one pays per part
+
+
+def gateway_cost(items: int, size: int) -> int:
+    """What a gateway request spends: a token per hit or event, or per 2 KB if that is more.
+
+    A limit that counted requests alone would let one form POST store 64 KB
+    for the price of one hit: the bytes a network can make the outbox hold
+    are bounded by the same tokens.
+    """
+    return max(items, -(-size // GATEWAY_TOKEN_BYTES))
+
+
 def check(flow: str, cost: int = 1) -> None:
     """Like :func:`wait_for`, raising a 429 (JSON error, ``Retry-After``) when over the limit."""
     wait = wait_for(flow, cost)

@@ -289,3 +289,27 @@ def test_a_bucket_gives_its_burst_then_refills_at_its_rate(tmp_path):
     assert again.take(b"k", 1, interval, capacity, t + 10) == pytest.approx(10.0)
     # A clock that went back does not lock a key out for longer than its burst.
     assert store.take(b"k", 1, interval, capacity, t - 3600) == 0.0
+
+
+def test_a_large_hit_costs_the_gateway_limit_by_its_size(tmp_path, database):
+    """One 64 KB form POST is one hit, but must not store 64 KB for the price of one."""
+    app = create_app(
+        make_config(tmp_path, MATOMO_URL="http://127.0.0.1:9/", RATE_LIMIT_GATEWAY="10/hour")
+    )
+    client = app.test_client()
+    post_decision(client, ACCEPT_ALL, remote_addr=OFFICE)
+    big = "rec=1&action_name=" + "x" * (16 * 1024 - 100)  # 8 of the 10 tokens (2 KB each)
+
+    def post(body):
+        return client.post(
+            "/matomo.php",
+            data=body,
+            content_type="text/plain",
+            environ_base={"REMOTE_ADDR": OFFICE},
+        )
+
+    assert post(big).status_code == 204
+    # The second pays its first token before its body is read, and is refused the other 7.
+    assert post(big).status_code == 429
+    assert count(database, "outbox") == 1
+    assert [hit(client, remote_addr=OFFICE).status_code for _ in range(2)] == [204, 429]

@@ -52,9 +52,10 @@ def reject(status: int, message: str, hits: int = 1) -> ApiError:
 @bp.route("/matomo.php", methods=["GET", "POST"])
 @bp.route("/piwik.php", methods=["GET", "POST"])
 def track() -> Response:
-    ratelimit.check(TARGET)  # one hit; the rest of a bulk request is taken once it is read
+    ratelimit.check(TARGET)  # one hit; the rest is taken once the request is read
     try:
-        hits = matomo_hit.parse(request.args.items(multi=True), read_body(MAX_BODY))
+        body = read_body(MAX_BODY)
+        hits = matomo_hit.parse(request.args.items(multi=True), body)
     except ApiError as e:  # over MAX_BODY, with or without Content-Length
         raise reject(e.status, e.message) from None
     except matomo_hit.TooMany as e:
@@ -63,8 +64,9 @@ def track() -> Response:
         raise reject(400, str(e)) from None
     except UnicodeDecodeError:
         raise reject(400, "body is not UTF-8") from None
-    if len(hits) > 1:
-        ratelimit.check(TARGET, len(hits) - 1)
+    cost = ratelimit.gateway_cost(len(hits), len(request.query_string) + len(body))
+    if cost > 1:
+        ratelimit.check(TARGET, cost - 1)
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     config = app.config

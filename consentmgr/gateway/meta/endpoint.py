@@ -51,7 +51,7 @@ def _cookie(response: Response, name: str, value: str) -> None:
 @bp.post("/fb/events")
 def track() -> Response:
     require_allowed_origin()
-    ratelimit.check(TARGET)
+    ratelimit.check(TARGET)  # one event; a larger body pays the rest once it is read
     db = get_db()
     try:
         parts = meta_event.parse(json_object(MAX_BODY))
@@ -61,6 +61,9 @@ def track() -> Response:
     except ApiError:
         gateway_stats.tally(TARGET, "rejected_invalid")
         raise
+    cost = ratelimit.gateway_cost(1, len(request.get_data(cache=True)))
+    if cost > 1:
+        ratelimit.check(TARGET, cost - 1)
 
     response = Response(status=204, headers={"Cache-Control": "no-store"})
     consent = consent_for(META.category)
