@@ -115,8 +115,9 @@ def _verifier(app: Flask) -> Callable[[str], Consent | None]:
 def decode(app: Flask, value: str | None, *, allow_expired: bool = False) -> Consent | None:
     """Verify a cookie value; anything missing, tampered, foreign or expired is None.
 
-    ``allow_expired`` still requires a valid signature; it is used only to keep
-    the same consent id when an expired visitor decides again.
+    ``allow_expired`` still requires a valid signature; it is used to keep the
+    same consent id when an expired visitor decides again, and to let them
+    reach their own data (``gate.visitor_id``).
     """
     if not value or len(value) > 1024:
         return None
