@@ -231,3 +231,26 @@ def test_no_checkpointer_on_postgresql():
 
     assert storage.wal_checkpointer("postgresql://u@127.0.0.1:9/db") is None
     assert storage.wal_checkpointer("/srv/consentmgr.sqlite") is not None
+
+
+@pytest.mark.sqlite_only
+def test_truncating_the_wal_gives_up_while_a_reader_holds_an_old_snapshot(db, path):
+    """An erasure's ``TRUNCATE`` checkpoint never makes writers wait out a long reader."""
+    with immediate(db):
+        db.executemany("insert into t values (?)", [[n] for n in range(100)])
+    reader = connect(path)
+    reader.execute("begin")
+    reader.execute("select count(*) from t").fetchone()
+    with immediate(db):
+        db.execute("insert into t values (-1)")
+
+    assert db.truncate_wal() is False  # after TRUNCATE_BUSY_MS, not the 10 s busy timeout
+    assert db.destroy_old_copies() is False  # no checkpointer thread: it is logged
+    assert db.execute("PRAGMA busy_timeout").fetchone()[0] == 10_000
+    with immediate(db):  # writers are not held up
+        db.execute("insert into t values (-2)")
+
+    reader.execute("commit")
+    reader.close()
+    assert db.destroy_old_copies() is True
+    assert path.with_name("db.sqlite-wal").stat().st_size == 0

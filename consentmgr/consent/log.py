@@ -201,6 +201,8 @@ def erase(db: Storage, consent_id: str, now: datetime) -> int:
 
     The salt goes too, so the kept ``personal_digest`` can no longer be linked
     to the erased values; the chain and the daily aggregates are untouched.
+    The database's old versions of the rows are still in its files after the
+    commit: :func:`consentmgr.proof.retention.erase` has them destroyed.
     """
     with db.transaction():
         return db.execute(
@@ -216,7 +218,8 @@ def purge(db: Storage, before: datetime, now: datetime, *, dry_run: bool) -> int
 
     Rows are blanked in batches, each its own short write transaction, so a
     purge of a large backlog never holds the write lock long enough to make
-    a visitor's decision wait.
+    a visitor's decision wait. As with :func:`erase`, the old versions of the
+    rows are destroyed by the caller (:func:`consentmgr.proof.retention.purge`).
     """
     cutoff = before.isoformat(timespec="milliseconds")
     if dry_run:

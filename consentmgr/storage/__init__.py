@@ -3,7 +3,8 @@
 This package is the only place above the backends that knows which engines
 exist: :func:`connect` picks one by the shape of the target;
 :func:`hit_flusher` says whether that engine needs help to put hits on disk,
-and :func:`wal_checkpointer` whether it needs a thread to keep its log short.
+and :func:`wal_checkpointer` whether it needs a thread to keep its log short;
+:func:`destroy_old_copies` asks it to forget what an erasure blanked.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "Unavailable",
     "connect",
     "connect_for",
+    "destroy_old_copies",
     "hit_flusher",
     "marks",
     "wal_checkpointer",
@@ -62,6 +64,28 @@ def connect_for(target: str, config: Mapping[str, Any]) -> Storage:
         pool_size=config["DATABASE_POOL_SIZE"],
         timeout=config["DATABASE_TIMEOUT_SECONDS"],
     )
+
+
+def destroy_old_copies(db: Storage, *, wait: float = 0.0) -> bool:
+    """After an erasure or purge committed: have the engine drop its old versions of the rows.
+
+    Blanking a row leaves its previous version in the engine's files for a
+    while. On SQLite (see ``sqlite.Database.destroy_old_copies``) this empties
+    the WAL, trying for up to ``wait`` seconds, and returns whether it could
+    now; if a reader still holds an older snapshot, the process's checkpointer
+    thread finishes it within seconds of that reader ending. The caller gives
+    a visitor's request ``0``, a background job or a command more.
+
+    PostgreSQL is left alone and ``False`` returned: its old row versions go at
+    the next (auto)vacuum, and its WAL segments when they are recycled; its
+    operators own that, as they own its backups.
+    """
+    if db.kind != "sqlite":
+        return False
+    from . import sqlite
+
+    assert isinstance(db, sqlite.Database)
+    return db.destroy_old_copies(wait)
 
 
 def hit_flusher(target: str, config: Mapping[str, Any]) -> HitFlusher | None:

@@ -18,12 +18,28 @@ cut, though the newest commits may be missing) and the transaction calls
 the transaction's frames and every frame before them, so nothing acknowledged
 is lost, and concurrent flushes overlap on the disk instead of queueing.
 
+Erasure on disk: blanking a row (erasure, retention) writes new versions of
+its pages, and the old ones are what someone reading the files would find.
+Every connection sets ``secure_delete``, so space freed inside the database
+file is overwritten with zeros (Debian's SQLite does this by default,
+upstream's does not). The old versions also sit in the WAL, possibly for
+good: a WAL that was once long (a backup held an old snapshot through a
+burst) restarts from its start, and frames past what later writes reach are
+never overwritten. So after an erasure or a purge commits,
+:meth:`Database.destroy_old_copies` copies the whole WAL into the database
+file and cuts the WAL to nothing (a ``TRUNCATE`` checkpoint). That needs every
+reader to have left the WAL; while one has not, an app process's
+:class:`Checkpointer` keeps trying, and the copies go within a second of
+that reader finishing. ``journal_size_limit`` also shrinks a WAL left long by a
+burst, once it restarts.
+
 The tables are plain SQLite tables made with sqlite-utils, so anyone can open
 the file with ``sqlite-utils`` or Datasette.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import logging
@@ -38,6 +54,12 @@ from pathlib import Path
 import sqlite_utils
 
 BUSY_TIMEOUT_MS = 10_000
+#: A truncating checkpoint holds the write lock while it waits for readers: never long.
+TRUNCATE_BUSY_MS = 20
+#: Between attempts while a reader holds an old snapshot (a backup can take minutes).
+TRUNCATE_RETRY_SECONDS = 0.25
+#: What a WAL is cut back to when it restarts after a burst (about wal_autocheckpoint's 1000 pages).
+JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024
 log = logging.getLogger(__name__)
 
 
@@ -52,6 +74,8 @@ class Database(sqlite_utils.Database):
     writer_lock: int = -1
     durable: bool = False
     flushes: int = 0  # fdatasyncs made through this connection, for the durability tests
+    #: The process's checkpointer thread, once it has adopted this connection.
+    checkpointer: weakref.ref[Checkpointer] | None = None
     _wal: int = -1
 
     def executemany(self, sql: str, rows: Iterable[Sequence]) -> None:
@@ -166,6 +190,64 @@ class Database(sqlite_utils.Database):
         os.fdatasync(self._wal)
         self.flushes += 1
 
+    def truncate_wal(self, busy_ms: int = TRUNCATE_BUSY_MS) -> bool:
+        """Copy the whole WAL into the database file and cut it to nothing; whether it could.
+
+        ``wal_checkpoint(TRUNCATE)`` takes SQLite's write lock and then waits for
+        every reader to leave the WAL; with the usual busy timeout a backup's
+        long read would stop every visitor's write for up to ten seconds, so it
+        waits ``busy_ms`` at most and says ``False`` when a reader was still
+        there. Writers first queue on the writers' lock, as for a transaction, so
+        none of them is left polling SQLite's lock meanwhile.
+        """
+        if self.conn.in_transaction:
+            return False  # a checkpoint cannot run inside a transaction
+        if self.writer_lock >= 0:
+            fcntl.flock(self.writer_lock, fcntl.LOCK_EX)
+        try:
+            self.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+            try:
+                busy, _, _ = self.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            except sqlite3.OperationalError:  # "database is locked" by a writer of another kind
+                busy = 1
+            finally:
+                self.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        finally:
+            if self.writer_lock >= 0:
+                fcntl.flock(self.writer_lock, fcntl.LOCK_UN)
+        return not busy
+
+    def destroy_old_copies(self, wait: float = 0.0) -> bool:
+        """After an erasure or purge committed: leave no old version of its rows in the WAL.
+
+        Tries :meth:`truncate_wal` until it succeeds or ``wait`` seconds have
+        passed (``0``: once, which is what a visitor's request can afford), and
+        says whether the WAL is now empty. When it is not, a reader holds a
+        snapshot older than the erasure and still needs those pages; the
+        process's checkpointer thread, if this connection has one, keeps trying
+        and destroys them within a second of that reader finishing (and the
+        process tries once more as it exits). Otherwise (``consentmgr
+        deliver``, a script), or if that last try fails too, a warning is
+        logged and the next erasure or hourly purge tries again.
+        """
+        deadline = time.monotonic() + wait
+        while not self.truncate_wal():
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(TRUNCATE_RETRY_SECONDS)
+        else:
+            return True
+        checkpointer = self.checkpointer() if self.checkpointer is not None else None
+        if checkpointer is not None:
+            checkpointer.truncate_soon()
+        else:
+            log.warning(
+                "a reader holds an old snapshot: the WAL of %s keeps old copies of erased"
+                " data until the next erasure or purge",
+                self.file,
+            )
+        return False
+
     def close(self) -> None:
         for name in ("writer_lock", "_wal"):
             fd = getattr(self, name)
@@ -207,6 +289,9 @@ def connect(path: str | Path, synchronous: str = "FULL") -> Database:
         fcntl.flock(db.writer_lock, fcntl.LOCK_UN)
     db.execute("PRAGMA synchronous = NORMAL")
     db.execute("PRAGMA foreign_keys = ON")
+    # Erased and purged values must not stay in free space (see the module's notes).
+    db.execute("PRAGMA secure_delete = ON")
+    db.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
     return db
 
 
@@ -280,6 +365,13 @@ class Checkpointer:
     readers, costs next to nothing when nothing was written, and one it
     cannot finish now is finished on a later round. Connections of other
     processes (the CLI, ``consentmgr deliver``) keep SQLite's own checkpoints.
+
+    After an erasure that could not empty the WAL at once (a reader holds an
+    older snapshot), :meth:`truncate_soon` has the thread try a ``TRUNCATE``
+    checkpoint instead, at most every ``TRUNCATE_RETRY_SECONDS`` and each
+    time holding writers up for ``TRUNCATE_BUSY_MS`` at most, until one
+    succeeds. A request is lost if the process ends first; the next erasure or
+    hourly purge truncates again.
     """
 
     def __init__(self, path: Path, interval: float = 0.1) -> None:
@@ -289,9 +381,12 @@ class Checkpointer:
         self.thread: threading.Thread | None = None
         self.pid = -1
         self.checkpoints = 0  # rounds that left the whole WAL copied, in this process (tests)
+        self.truncations_wanted = 0  # truncate_soon() calls, in this process
+        self.truncated = 0  # how many of them a truncating checkpoint has answered
+        self.truncations = 0  # truncating checkpoints that succeeded (tests)
+        self.exit_hook = False
 
-    def adopt(self, db: Database) -> None:
-        """Leave ``db``'s checkpoints to this process's thread (started on first use)."""
+    def _start(self) -> None:
         with self.lock:
             if self.thread is None or self.pid != os.getpid() or not self.thread.is_alive():
                 self.pid, self.checkpoints = os.getpid(), 0
@@ -302,19 +397,73 @@ class Checkpointer:
                     daemon=True,
                 )
                 self.thread.start()
+
+    def adopt(self, db: Database) -> None:
+        """Leave ``db``'s checkpoints to this process's thread (started on first use)."""
+        self._start()
+        db.checkpointer = weakref.ref(self)
         db.execute("PRAGMA wal_autocheckpoint = 0")
+
+    def truncate_soon(self) -> None:
+        """Have the thread empty the WAL as soon as no reader holds an older snapshot."""
+        with self.lock:
+            self.truncations_wanted += 1
+            if not self.exit_hook:
+                self.exit_hook = True
+                atexit.register(_truncate_at_exit, weakref.ref(self))
+        self._start()
+        log.info("a reader holds an old snapshot: the WAL is emptied once it is done")
+
+
+def _truncate_at_exit(ref: weakref.ref[Checkpointer]) -> None:
+    """A last try for a truncation still wanted when the process ends (a command, a restart)."""
+    checkpointer = ref()
+    if checkpointer is None or checkpointer.pid != os.getpid():
+        return
+    if checkpointer.truncations_wanted <= checkpointer.truncated:
+        return
+    db = connect(checkpointer.path)
+    try:
+        done = db.truncate_wal()
+    finally:
+        db.close()
+    if not done:
+        log.warning(
+            "a reader holds an old snapshot: the WAL of %s keeps old copies of erased"
+            " data until the next erasure or purge",
+            checkpointer.path,
+        )
 
 
 def _checkpoint_while_used(ref: weakref.ref[Checkpointer], path: Path) -> None:
     """The thread's loop, on a connection of its own; it ends when its app is gone."""
     db = connect(path)
+    next_truncate = 0.0
+    pending_since: float | None = None
     try:
         while (checkpointer := ref()) is not None:
             interval = checkpointer.interval
             try:
-                busy, frames, done = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                if not busy and frames > 0 and frames == done:
-                    checkpointer.checkpoints += 1
+                wanted = checkpointer.truncations_wanted
+                if wanted > checkpointer.truncated and time.monotonic() >= next_truncate:
+                    pending_since = pending_since or time.monotonic()
+                    if db.truncate_wal():
+                        checkpointer.truncated = wanted
+                        checkpointer.truncations += 1
+                        log.info("WAL emptied: no old copy of erased data is left in it")
+                        pending_since = None
+                    else:
+                        next_truncate = time.monotonic() + TRUNCATE_RETRY_SECONDS
+                        if time.monotonic() - pending_since > 60:
+                            log.warning(
+                                "a reader has held an old snapshot for over a minute:"
+                                " the WAL still holds old copies of erased data"
+                            )
+                            pending_since = time.monotonic()  # once a minute at most
+                else:
+                    busy, frames, done = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if not busy and frames > 0 and frames == done:
+                        checkpointer.checkpoints += 1
             except sqlite3.Error:
                 log.exception("WAL checkpoint failed; trying again in %.1f s", interval)
             del checkpointer  # hold no reference while asleep
