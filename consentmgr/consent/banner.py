@@ -98,6 +98,7 @@ def embedded(policy: Policy, config: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "v": policy.version,
         "n": "(?:^|; )" + re.escape(config["COOKIE_NAME"]) + "=([^.;]*)",
+        "o": config["COOKIE_NAME"],
         "g": config["HONOR_GPC"],
         "r": config["SHOW_REOPEN_BUTTON"],
         "p": with_lang(config["PRIVACY_URL"]),

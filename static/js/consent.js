@@ -5,6 +5,7 @@
  * from it by `python bench/minify.py`, with the current policy in place of
  * the placeholder P is set to:
  *   {v: policy version, n: regexp finding the consent cookie's payload,
+ *    o: the consent cookie's name,
  *    g: honour Global Privacy Control, r: show the reopen button,
  *    p: privacy URL, m: my-data URL (each with "{lang}" where the language goes),
  *    k: [{id, r: required, c: regexp of its cookie names (optional ones), v: vendors}],
@@ -14,7 +15,7 @@
  */
 (() => {
   "use strict";
-  if (window.consentmgr) return;
+  if (typeof window.consentmgr?.get == "function") return; // not a page element so named
   const P = __POLICY__;
   const d = document;
   const me = d.currentScript;
@@ -149,25 +150,29 @@
         const s = d.createElement("script");
         for (const a of el.attributes) s.setAttribute(a.name, a.value);
         s.type = el.dataset.type || "text/javascript";
-        s.nonce = el.nonce || me.nonce;
+        s.nonce = el.nonce; // the page's own: lending ours would let injected ones run
         s.text = el.text;
         el.replaceWith(s);
         if (s.src) await new Promise((done) => (s.onload = s.onerror = done));
       }
     }));
 
-  // Delete the cookies of every category not granted, on every path from /
-  // to this page and for this host and every domain above it.
-  const clean = () => {
+  // Delete a cookie on every path from / to this page and for this host and
+  // every domain above it.
+  const forget = (name) => {
     const host = location.hostname.split(".");
     const domains = ["", ...host.map((_, i) => ";domain=" + host.slice(i).join("."))];
     const paths = ["/"];
     let path = "";
     for (const s of location.pathname.split("/").filter(Boolean)) paths.push((path += "/" + s), path + "/");
+    for (const domain of domains) for (const p of paths) d.cookie = `${name}=;max-age=0;path=${p}${domain}`;
+  };
+
+  // Delete the cookies of every category not granted.
+  const clean = () => {
     for (const c of d.cookie.split(/; */)) {
       const name = c.split("=")[0];
-      if (optional.some((k) => !choices?.[k.id] && RegExp(k.c).test(name)))
-        for (const domain of domains) for (const p of paths) d.cookie = `${name}=;max-age=0;path=${p}${domain}`;
+      if (optional.some((k) => !choices?.[k.id] && RegExp(k.c).test(name))) forget(name);
     }
   };
 
@@ -204,7 +209,9 @@
 
   // Record a decision, then use the state the server answers with. Turning
   // everything off after granting something is a withdrawal. If it cannot be
-  // recorded, only the refusals in it take effect.
+  // recorded, only the refusals in it take effect; and since the consent
+  // cookie would grant them again on the next page, it goes: the visitor is
+  // asked again there instead of being tracked.
   const decide = (next, method) => {
     const withdraw = any(choices) && !any(next);
     const body = { lang: language(), page: location.origin + location.pathname };
@@ -217,7 +224,11 @@
       .then((r) => (r.ok ? r.json() : Promise.reject()))
       .then(
         (state) => state.choices,
-        () => choose((id) => next[id] && choices?.[id]),
+        () => {
+          const kept = choose((id) => next[id] && choices?.[id]);
+          if (optional.some((k) => choices?.[k.id] && !kept[k.id])) forget(P.o);
+          return kept;
+        },
       )
       .then((c) => {
         apply(c);

@@ -16,7 +16,7 @@
 
   // Each unsupported call or foreign pixel id is named once; true, for `||` chains.
   const warn = (what) => (warned[what] ||= console.warn("fbq: not supported: " + what) || 1);
-  const granted = () => !revoked && !!window.consentmgr?.get()?.marketing;
+  const granted = () => !revoked && !!window.consentmgr?.get?.()?.marketing;
 
   const post = (type, name, data, options) => {
     const body = JSON.stringify({

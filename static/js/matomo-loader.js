@@ -4,7 +4,7 @@
 (() => {
   const me = document.currentScript;
   const load = () => {
-    if (!window._paq || load.done || !window.consentmgr?.get()?.analytics) return;
+    if (!window._paq || load.done || !window.consentmgr?.get?.()?.analytics) return;
     load.done = document.head.appendChild(document.createElement("script"));
     load.done.src = new URL("/matomo.js", me.src).href;
   };

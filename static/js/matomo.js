@@ -40,7 +40,7 @@
   const state = { ref: document.referrer, p: {}, hosts: [], cookie: "", cart: {}, cvars: {}, seen: new Set() };
   state.extensions = [...EXTENSIONS];
 
-  const granted = () => !!window.consentmgr?.get()?.analytics;
+  const granted = () => !!window.consentmgr?.get?.()?.analytics;
 
   const rand = (n) =>
     Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => (b % 16).toString(16)).join("");
@@ -52,7 +52,7 @@
   const visitorId = () => {
     state.id ||= document.cookie.match(`(^|; )${COOKIE}=([0-9a-f]{16})`)?.[2] || rand(16);
     const secure = location.protocol === "https:" ? "; Secure" : "";
-    if (!state.noCookies)
+    if (!state.noCookies && granted())
       document.cookie = `${COOKIE}=${state.id}.${Math.floor(Date.now() / 1000)}; Path=/; Max-Age=33955200; SameSite=Lax${secure}${state.cookie}`;
     return state.id;
   };

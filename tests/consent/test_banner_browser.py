@@ -743,3 +743,74 @@ def test_script_on_another_origin_talks_to_its_own_server(
     assert wait_ran(page, 1) == ["shop:analytics"]
     assert visit.api_requests() == []
     assert not [u for u in visit.requests if not u.startswith((customer_site.url, service.url))]
+
+
+def test_a_withdrawal_that_cannot_be_recorded_still_stops_tracking_on_the_next_page(
+    visit: Visit,
+):
+    page = visit.page
+    open_banner(page).get_by_role("button", name="Godta alle").click()
+    wait_ran(page, 4)
+    page.route(
+        "**/api/consent",
+        lambda route: (
+            route.fulfill(status=429, json={"error": "too many"})
+            if route.request.method == "DELETE"
+            else route.fallback()
+        ),
+    )
+    page.get_by_role("link", name="Innstillinger for informasjonskapsler").click()
+    with page.expect_response(is_delete):
+        page.get_by_role("dialog").get_by_role("button", name="Avvis alle").click()
+    assert [r["method"] for r in visit.server.rows()] == ["accept_all"]
+    assert page.evaluate("() => consentmgr.get()") == NONE
+    assert cookie_names(visit) == [], "the cookie granting what was refused is gone too"
+
+    page.unroute("**/api/consent")
+    visit.requests.clear()
+    open_banner(page)  # asked again, not granted again
+    assert ran(page) is None
+    assert not [u for u in visit.requests if "/matomo.php" in u or "/fb/events" in u]
+
+
+def test_the_tracker_writes_no_visitor_cookie_after_a_withdrawal(visit: Visit):
+    page = visit.page
+    open_banner(page).get_by_role("button", name="Godta alle").click()
+    page.wait_for_function("() => window.Matomo")
+    page.get_by_role("link", name="Innstillinger for informasjonskapsler").click()
+    with page.expect_response(is_delete):
+        page.get_by_role("dialog").get_by_role("button", name="Avvis alle").click()
+    assert cookie_names(visit) == ["consent"]
+    page.evaluate("() => _paq.push([function () { this.getVisitorId(); }])")
+    assert cookie_names(visit) == ["consent"]
+
+
+def test_a_page_element_named_consentmgr_does_not_stop_the_banner(visit: Visit):
+    def with_named_element(route):
+        html = route.fetch().text().replace("<body>", '<body><div id="consentmgr"></div>', 1)
+        route.fulfill(body=html, content_type="text/html")
+
+    visit.page.route("**/demo", with_named_element)
+    dialog = open_banner(visit.page)
+    dialog.get_by_role("button", name="Godta alle").click()
+    wait_ran(visit.page, 4)
+    assert visit.console_errors == []
+
+
+def test_the_banner_lends_no_nonce_to_a_blocked_script_without_one(
+    live_server_factory, visit_factory, customer_site: CustomerSite
+):
+    """An injected placeholder must not borrow the banner's nonce past the page's CSP."""
+    service = live_server_factory(SITE_ORIGINS=[customer_site.url])
+    customer_site.html = f"""<!doctype html><html lang="en"><head><title>Shop</title>
+      <meta http-equiv="Content-Security-Policy"
+            content="script-src 'nonce-abc123' {service.url}; connect-src {service.url}">
+      </head><body><main><h1>Shop</h1></main>
+      <script type="text/plain" data-category="necessary">window.injected = 1</script>
+      <script type="text/plain" data-category="analytics" nonce="abc123">window.ran = [1]</script>
+      <script nonce="abc123" src="{service.url}/consent.js" defer></script></body></html>"""
+    visit = visit_factory(service)
+    page = visit.page
+    open_banner(page, customer_site.url + "/shop").get_by_role("button", name="Accept all").click()
+    assert wait_ran(page, 1) == [1], "a placeholder with the page's nonce runs"
+    assert page.evaluate("() => window.injected ?? null") is None
