@@ -40,6 +40,8 @@ def sends_gpc() -> bool:
 def state(consent: Consent | None, *, expired: bool = False) -> dict[str, Any]:
     policy = current_policy()
     max_age = current_app.config["CONSENT_MAX_AGE_DAYS"]
+    # Whenever the banner would ask, a browser sending GPC is answered with a refusal.
+    gpc = bool(current_app.config["HONOR_GPC"] and sends_gpc())
     if consent is None:
         return {
             "decided": False,
@@ -48,16 +50,17 @@ def state(consent: Consent | None, *, expired: bool = False) -> dict[str, Any]:
             "version": policy.version,
             "choices": {c: False for c in policy.optional},
             "expires": None,
-            "gpc": bool(current_app.config["HONOR_GPC"] and sends_gpc()),
+            "gpc": gpc,
         }
+    stale = consent.version != policy.version
     return {
         "decided": True,
-        "stale": consent.version != policy.version,
+        "stale": stale,
         "id": consent.id,
         "version": policy.version,
         "choices": {c: c in consent.granted for c in policy.optional},
         "expires": consent.expires(max_age).isoformat(timespec="seconds"),
-        "gpc": False,
+        "gpc": stale and gpc,
     }
 
 

@@ -2,7 +2,7 @@ import io
 import json
 
 import pytest
-from helpers import ACCEPT_ALL, REJECT_ALL, SITE, count, post_decision
+from helpers import ACCEPT_ALL, REJECT_ALL, SITE, count, decide, post_decision
 
 
 def cookie_of(response):
@@ -197,6 +197,23 @@ def test_gpc_signal_for_undecided_visitor(client, database):
 
     later = post_decision(client, {"choices": {"analytics": True}, "method": "custom"})
     assert later.get_json()["choices"]["analytics"] is True, "the visitor can still opt in"
+
+
+def test_gpc_is_a_refusal_again_once_the_policy_version_changed(app, client, database):
+    """A returning visitor whose decision is for an older version is asked again: GPC answers."""
+    from datetime import UTC, datetime
+
+    from consentmgr.consent import cookie as consent_cookie
+    from consentmgr.consent.cookie import Consent
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    decide(app, database, "returning", now, version="000000000000")
+    old = Consent("returning", "000000000000", frozenset({"analytics"}), now)
+    client.set_cookie("consent", consent_cookie.encode(app, old))
+    for header in ({"Sec-GPC": "1"}, {"DNT": "1"}):
+        state = client.get("/api/consent", headers=header).get_json()
+        assert state["stale"] is True and state["gpc"] is True
+    assert client.get("/api/consent").get_json()["gpc"] is False
 
 
 def test_gpc_ignored_when_not_honoured(tmp_path):
