@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from .storage.base import POSTGRES_SCHEMES
+
 
 class ConfigError(Exception):
     """A configuration value is missing or has the wrong shape."""
@@ -84,6 +86,21 @@ def _opt_str(v: Any) -> str | None:
     if v is None or v == "":
         return None
     return _str(v)
+
+
+def _database(v: Any) -> str:
+    """A path, or a URL only if PostgreSQL's: a mistyped scheme must not become a local file."""
+    v = _str(v)
+    if "://" in v and not v.startswith(POSTGRES_SCHEMES):
+        raise ValueError
+    return v
+
+
+def _opt_postgres_url(v: Any) -> str | None:
+    v = _opt_str(v)
+    if v is not None and not v.startswith(POSTGRES_SCHEMES):
+        raise ValueError
+    return v
 
 
 def _text(what: str) -> Check:
@@ -240,13 +257,16 @@ KEYS: dict[str, Key] = {
     ),
     "DATABASE": Key(
         "consentmgr.sqlite",
-        _text("a path (relative paths are inside the instance folder) or a postgresql:// URL"),
+        Check(
+            _database,
+            "must be a path (relative paths are inside the instance folder) or a postgresql:// URL",
+        ),
         "SQLite file with the consent log, policies and outbox; or a postgresql:// URL"
         " (postgresql://user@host/db) for several app servers on one database.",
     ),
     "DATABASE_URL": Key(
         None,
-        _opt_text("a postgresql:// URL"),
+        Check(_opt_postgres_url, "must be a postgresql:// (or postgres://) URL, or empty"),
         "PostgreSQL database (postgresql://user@host/db); when set it takes the place of DATABASE.",
     ),
     "DATABASE_POOL_SIZE": Key(
@@ -502,7 +522,7 @@ def validate(values: Mapping[str, Any], source: str, *, testing: bool = False) -
     """
     out: dict[str, Any] = {}
     for name, value in values.items():
-        if name == "TESTING":
+        if name == "TESTING" and testing:  # the test suite's; never from a config file
             out[name] = bool(value)
             continue
         if name not in KEYS:

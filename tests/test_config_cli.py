@@ -66,6 +66,13 @@ def test_missing_config_file_is_an_error(instance_folder):
             "OUTBOX_LEASE_SECONDS",
             "longer than one upstream call may take (13.05 s",
         ),
+        (
+            "SECRET_KEY = '%s'\nDATABASE_URL = 'postgressql://c@db/c'",
+            "DATABASE_URL",
+            "postgresql://",
+        ),
+        ("SECRET_KEY = '%s'\nDATABASE = 'POSTGRESQL://c@db/c'", "DATABASE", "postgresql:// URL"),
+        ("TESTING = 'false'", "TESTING", "not a known setting"),
         ("SECRET_KEY = = 1", "(syntax)", "not valid TOML"),
     ],
 )

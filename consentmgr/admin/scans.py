@@ -18,7 +18,7 @@ def scans_page() -> Response:
     return Response(html, mimetype="text/html")
 
 
-@bp.get("/scans/<int:scan_id>")
+@bp.get("/scans/<int(max=9223372036854775807):scan_id>")  # SQLite's largest id; more: 404
 def scan_page(scan_id: int) -> Response:
     db = get_db()
     scan = store.get(db, scan_id)

@@ -82,3 +82,4 @@ def test_an_unknown_scan_is_a_console_404(client, database):
     page = signed_in(client, database).get("/admin/scans/42")
     assert page.status_code == 404 and "There is no scan 42." in page.text
     assert client.get("/admin/scans/x").status_code == 404
+    assert client.get("/admin/scans/9223372036854775808").status_code == 404, "past any id"
