@@ -56,6 +56,7 @@
     "button{font:inherit;font-weight:600;min-height:44px;padding:0 .5em;border:2px solid var(--a);border-radius:.4em;background:var(--a);color:var(--b);cursor:pointer}" +
     ".x{float:right;margin-left:1em;background:0 0;color:inherit}" +
     ".re{position:fixed;left:.5em;bottom:.5em}" +
+    ".pad{display:block}" +
     ":focus-visible{outline:3px solid var(--f);outline-offset:2px}" +
     "label{display:block;font-weight:600;border-top:1px solid;padding-top:.5em}" +
     "input{width:24px;height:24px;vertical-align:-6px;accent-color:var(--a)}" +
@@ -107,8 +108,9 @@
           ? `<button class="x" data-a="close">${t.close}</button><h2 id="t">${t.settings_title}</h2>` +
             `${switches(t)}<p>${link(P.p, t.privacy_link, lang)}${link(P.m, t.my_data, lang)}</p></div>${buttons("custom", t.save)}`
           : `<h2 id="t">${t.title}</h2><p>${t.intro} ${link(P.p, t.privacy_link, lang)}</p></div>${buttons("more", t.customise)}`) +
-        "</div>",
+        '</div><div class="pad"></div>',
     ).firstChild;
+    keepClear(box);
     box.onclick = (e) => {
       const a = e.target.dataset.a;
       if (a == "close") dismiss();
@@ -122,14 +124,43 @@
     if (layer > 1 || !active || active == d.body || active == banner.host) box.focus();
   };
 
+  // While the banner is open, nothing the visitor focuses on the page may hide
+  // behind it (WCAG 2.4.11): the page scrolls focused elements clear of it
+  // (scroll-padding), and an empty block of its height after the page's
+  // content lets the last of them scroll that far.
+  const root = d.documentElement;
+  const keepClear = (box) => {
+    banner.padding ??= root.style.scrollPaddingBottom;
+    const pad = box.nextSibling;
+    banner.watch?.disconnect();
+    banner.watch = new ResizeObserver(() => {
+      pad.style.height = root.style.scrollPaddingBottom = box.offsetHeight + "px";
+    });
+    banner.watch.observe(box);
+  };
+  // What the browser does not scroll (a frame taking focus) comes clear here; only
+  // what is wholly hidden, so a click on what can be seen never moves the page.
+  const uncover = () => {
+    const box = banner?.host.shadowRoot.firstChild;
+    const el = d.activeElement;
+    if (!box || !el || el == banner.host || el == d.body) return;
+    const top = box.getBoundingClientRect().top;
+    const r = el.getBoundingClientRect();
+    if (r.top >= top) scrollBy(0, r.bottom - top);
+  };
+  d.addEventListener("focusin", uncover);
+  addEventListener("blur", () => setTimeout(uncover)); // focus went into a frame
+
   // Closing without a decision goes back to the question; it is never forced.
   const dismiss = () => (choices ? close() : show(1));
 
   const close = () => {
     if (!banner) return;
-    const { host, back } = banner;
+    const { host, back, watch, padding } = banner;
     const focused = d.activeElement == host;
     banner = null;
+    watch?.disconnect();
+    root.style.scrollPaddingBottom = padding;
     host.remove();
     if (focused) back?.focus();
   };

@@ -814,3 +814,29 @@ def test_the_banner_lends_no_nonce_to_a_blocked_script_without_one(
     open_banner(page, customer_site.url + "/shop").get_by_role("button", name="Accept all").click()
     assert wait_ran(page, 1) == [1], "a placeholder with the page's nonce runs"
     assert page.evaluate("() => window.injected ?? null") is None
+
+
+def test_nothing_focused_on_the_page_hides_behind_the_open_banner(visit_factory):
+    """WCAG 2.4.11: at 320 px (400 % zoom) every tab stop of the page comes clear of it."""
+    visit = visit_factory(viewport={"width": 320, "height": 640})
+    page = visit.page
+    dialog = open_banner(page)
+    top = dialog.bounding_box()["y"]
+    hidden = []
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        where = page.evaluate(
+            """async () => {
+              await new Promise((settled) => setTimeout(settled));  // a frame's focus: next task
+              const e = document.activeElement;
+              if (!e || e === document.body || e.shadowRoot) return null;
+              const r = e.getBoundingClientRect();
+              return [e.tagName + " " + e.textContent.trim().slice(0, 30), r.bottom];
+            }"""
+        )
+        if where and where[1] > top + 1:
+            hidden.append(where)
+    assert hidden == []
+    dialog.get_by_role("button", name="Avvis alle").click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    assert page.evaluate("() => document.documentElement.style.scrollPaddingBottom") == ""
