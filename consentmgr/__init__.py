@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,14 @@ def create_app(
 
     policy_file = app.config["POLICY_FILE"]
     loaded = policy.load(Path(app.instance_path) / policy_file if policy_file else None, app.config)
-    database = db.open_for(app)
+    try:
+        database = db.open_for(app)
+    except sqlite3.OperationalError as e:
+        if "unable to open" not in str(e):  # a folder that does not exist, or is not ours
+            raise
+        raise config.ConfigError(
+            source, "DATABASE", f"names a file that cannot be opened: {db.database_path(app)} ({e})"
+        ) from None
     try:
         migrations.migrate(database)
         app.extensions["consentmgr.policy"] = policy.register(database, loaded)

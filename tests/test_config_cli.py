@@ -73,6 +73,7 @@ def test_missing_config_file_is_an_error(instance_folder):
         ),
         ("SECRET_KEY = '%s'\nDATABASE = 'POSTGRESQL://c@db/c'", "DATABASE", "postgresql:// URL"),
         ("TESTING = 'false'", "TESTING", "not a known setting"),
+        ("SECRET_KEY = '%s'\nDATABASE = '/nonexistent/x.sqlite'", "DATABASE", "cannot be opened"),
         ("SECRET_KEY = = 1", "(syntax)", "not valid TOML"),
     ],
 )

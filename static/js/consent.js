@@ -233,7 +233,8 @@
     if (P.r && next && !tab) {
       tab = d.createElement("div");
       tab.setAttribute("data-consent-open", "");
-      mount(tab, `<button class="re">${P.t[language()].reopen}</button>`, true);
+      const lang = language(); // the page's may be one the banner does not speak
+      mount(tab, `<button class="re" lang="${lang}">${P.t[lang].reopen}</button>`, true);
       d.body.append(tab);
     }
   };

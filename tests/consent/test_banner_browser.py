@@ -627,6 +627,7 @@ def test_reopen_button_when_configured(live_server_factory, visit_factory):
     reopen = page.get_by_role("button", name="Personvern")
     open_banner(page).get_by_role("button", name="Avvis alle").click()
     expect(reopen).to_be_visible()
+    expect(reopen).to_have_attribute("lang", "nb")
     reopen.click()
     expect(page.get_by_role("dialog", name="Velg hva du samtykker til")).to_be_visible()
     page.keyboard.press("Escape")
