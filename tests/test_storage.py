@@ -142,6 +142,7 @@ def test_a_decision_is_flushed_on_postgresql_before_the_answer_and_hits_are_not(
     cluster = postgres_support.Cluster(durable=True).start()
     try:
         cluster.admin("alter system set wal_writer_delay = '10s'")
+        cluster.admin("alter system set autovacuum = off")  # nothing else writes WAL meanwhile
         cluster.admin("select pg_reload_conf()")
         url = cluster.create_database("durable")
         app = create_app(

@@ -86,10 +86,10 @@ def deliver_target(
         )
         if not items:
             return
-        items = outbox.drop_refused(db, target, items, owner)
-        if not items:
-            continue
         try:
+            items = outbox.drop_refused(db, target, items, owner)
+            if not items:
+                continue
             outcome = sender.send(app, http, items)
             done = time.time()
             day = _day(done)

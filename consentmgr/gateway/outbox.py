@@ -76,10 +76,12 @@ def drop_refused(
     A hit checks the visitor's latest decision before its row is committed, so
     a withdrawal can land in between: it deletes the visitor's rows
     (:func:`forget_refused`) before this one exists. Asking the log again
-    before sending, once per batch, means nothing leaves for an upstream once
-    the visitor's refusal is committed (a batch already on its way when it
-    lands cannot be called back). An item with no consent id, or whose
-    visitor has no decision left (erased, purged), is not sent either.
+    before sending, once per batch, means such an item does not leave while
+    the visitor's latest decision refuses it (a batch already on its way when
+    the refusal lands cannot be called back, and an item whose visitor grants
+    again before it is claimed goes out under that consent). An item with no
+    consent id, or whose visitor has no decision left (erased, purged), is
+    not sent either.
     """
     granting = consent_log.granting(
         db, {i.consent_id for i in items if i.consent_id}, target.category

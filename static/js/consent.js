@@ -30,6 +30,7 @@
   let banner = null; // {host, back: element to refocus, layer} while open
   let tab = null; // the optional persistent reopen button
   let queue = Promise.resolve(); // script activations, one at a time
+  let decisions = Promise.resolve(); // decisions, each sent once the one before is answered
 
   // <html lang> first, then the browser's languages, then bokmål.
   const pick = (tag) => {
@@ -149,7 +150,7 @@
     if (r.top >= top) scrollBy(0, r.bottom - top);
   };
   d.addEventListener("focusin", uncover);
-  addEventListener("blur", () => setTimeout(uncover)); // focus went into a frame
+  addEventListener("blur", () => setTimeout(() => d.activeElement?.tagName == "IFRAME" && uncover()));
 
   // Closing without a decision goes back to the question; it is never forced.
   const dismiss = () => (choices ? close() : show(1));
@@ -196,7 +197,8 @@
     const paths = ["/"];
     let path = "";
     for (const s of location.pathname.split("/").filter(Boolean)) paths.push((path += "/" + s), path + "/");
-    for (const domain of domains) for (const p of paths) d.cookie = `${name}=;max-age=0;path=${p}${domain}`;
+    const secure = location.protocol == "https:" ? ";secure" : ""; // __Secure- and __Host- names
+    for (const domain of domains) for (const p of paths) d.cookie = `${name}=;max-age=0;path=${p}${domain}${secure}`;
   };
 
   // Delete the cookies of every category not granted.
@@ -244,7 +246,10 @@
   // recorded, only the refusals in it take effect; and since the consent
   // cookie would grant them again on the next page, it goes: the visitor is
   // asked again there instead of being tracked.
-  const decide = (next, method) => {
+  // One at a time: a second click sends the cookie the first one's answer set,
+  // so the server sees the same visitor deciding again, not an old copy.
+  const decide = (next, method) => (decisions = decisions.then(() => record(next, method)));
+  const record = (next, method) => {
     const withdraw = any(choices) && !any(next);
     const body = { lang: language(), page: location.origin + location.pathname };
     return fetch(API, {

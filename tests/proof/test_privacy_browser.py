@@ -119,3 +119,28 @@ def test_visitor_changes_choice_opens_receipt_downloads_and_erases(visit_factory
     page.goto("/mine-data")
     expect(page.get_by_text("Vi har ingen data knyttet til denne nettleseren.")).to_be_visible()
     assert page.goto(f"/receipt/{consent_id}").status == 404
+
+
+def test_two_quick_saves_are_one_visitor_deciding_twice(visit_factory):
+    """The second waits for the first's answer, so it carries the cookie that answer set."""
+    visit = visit_factory(locale="nb-NO")
+    page = visit.page
+    held = []
+    page.route(
+        "**/api/consent",
+        lambda route: held.append(route) if route.request.method == "POST" else route.fallback(),
+    )
+    page.goto("/personvern")
+    widget = page.locator("[data-consent-preferences]")
+    widget.get_by_role("switch", name="Statistikk").set_checked(True)
+    widget.get_by_role("button", name="Lagre valg").click()
+    widget.get_by_role("switch", name="Markedsføring").set_checked(True)
+    widget.get_by_role("button", name="Lagre valg").click()
+    page.wait_for_function("() => true")  # let the second click's handler run
+    assert len(held) == 1, "the second decision waits for the first's answer"
+    page.unroute("**/api/consent")
+    held[0].fallback()
+    expect(widget.get_by_role("status")).to_have_text("Valget ditt er lagret.")
+    page.wait_for_function("() => consentmgr.get()?.marketing === true")
+    first, second = visit.server.rows()
+    assert first["consent_id"] == second["consent_id"]
