@@ -61,9 +61,13 @@ def visitor_id() -> str | None:
     return consent.id if consent is not None and is_latest(consent) else None
 
 
+def _latest(consent: Consent) -> tuple | None:
+    return get_db().execute(LATEST, [consent.id]).fetchone()
+
+
 def is_latest(consent: Consent) -> bool:
     """Whether the cookie carries its consent id's latest decision (one indexed lookup)."""
-    row = get_db().execute(LATEST, [consent.id]).fetchone()
+    row = _latest(consent)
     return row is not None and _carries(consent, *row)
 
 
@@ -73,7 +77,7 @@ def is_superseded(consent: Consent) -> bool:
     Unlike ``not is_latest``, an id with no rows left (erased, purged, never
     logged) is not superseded: nothing under it can be revealed.
     """
-    row = get_db().execute(LATEST, [consent.id]).fetchone()
+    row = _latest(consent)
     return row is not None and not _carries(consent, *row)
 
 

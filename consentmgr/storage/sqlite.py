@@ -233,20 +233,14 @@ class Database(sqlite_utils.Database):
         deadline = time.monotonic() + wait
         while not self.truncate_wal():
             if time.monotonic() >= deadline:
-                break
+                checkpointer = self.checkpointer() if self.checkpointer is not None else None
+                if checkpointer is not None:
+                    checkpointer.truncate_soon()
+                else:
+                    _warn_old_copies_kept(self.file)
+                return False
             time.sleep(TRUNCATE_RETRY_SECONDS)
-        else:
-            return True
-        checkpointer = self.checkpointer() if self.checkpointer is not None else None
-        if checkpointer is not None:
-            checkpointer.truncate_soon()
-        else:
-            log.warning(
-                "a reader holds an old snapshot: the WAL of %s keeps old copies of erased"
-                " data until the next erasure or purge",
-                self.file,
-            )
-        return False
+        return True
 
     def close(self) -> None:
         for name in ("writer_lock", "_wal"):
@@ -428,11 +422,15 @@ def _truncate_at_exit(ref: weakref.ref[Checkpointer]) -> None:
     finally:
         db.close()
     if not done:
-        log.warning(
-            "a reader holds an old snapshot: the WAL of %s keeps old copies of erased"
-            " data until the next erasure or purge",
-            checkpointer.path,
-        )
+        _warn_old_copies_kept(checkpointer.path)
+
+
+def _warn_old_copies_kept(path: str | Path) -> None:
+    log.warning(
+        "a reader holds an old snapshot: the WAL of %s keeps old copies of erased"
+        " data until the next erasure or purge",
+        path,
+    )
 
 
 def _checkpoint_while_used(ref: weakref.ref[Checkpointer], path: Path) -> None:

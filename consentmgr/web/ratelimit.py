@@ -200,14 +200,17 @@ def wait_for(flow: str, cost: int = 1) -> int | None:
 GATEWAY_TOKEN_BYTES = 2048  # a tracker's hit is well under this; a larger one pays per part
 
 
-def gateway_cost(items: int, size: int) -> int:
-    """What a gateway request spends: a token per hit or event, or per 2 KB if that is more.
+def check_rest(flow: str, items: int, size: int) -> None:
+    """Once a gateway request is read, spend the rest of what it costs: the door took one.
 
-    A limit that counted requests alone would let one form POST store 64 KB
-    for the price of one hit: the bytes a network can make the outbox hold
-    are bounded by the same tokens.
+    A request costs a token per hit or event, or per 2 KB if that is more. A
+    limit that counted requests alone would let one form POST store 64 KB for
+    the price of one hit: the bytes a network can make the outbox hold are
+    bounded by the same tokens.
     """
-    return max(items, -(-size // GATEWAY_TOKEN_BYTES))
+    rest = max(items, -(-size // GATEWAY_TOKEN_BYTES)) - 1
+    if rest > 0:
+        check(flow, rest)
 
 
 def check(flow: str, cost: int = 1) -> None:

@@ -64,9 +64,7 @@ def track() -> Response:
         raise reject(400, str(e)) from None
     except UnicodeDecodeError:
         raise reject(400, "body is not UTF-8") from None
-    cost = ratelimit.gateway_cost(len(hits), len(request.query_string) + len(body))
-    if cost > 1:
-        ratelimit.check(TARGET, cost - 1)
+    ratelimit.check_rest(TARGET, len(hits), len(request.query_string) + len(body))
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     config = app.config

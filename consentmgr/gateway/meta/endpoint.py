@@ -61,9 +61,7 @@ def track() -> Response:
     except ApiError:
         gateway_stats.tally(TARGET, "rejected_invalid")
         raise
-    cost = ratelimit.gateway_cost(1, len(request.get_data(cache=True)))
-    if cost > 1:
-        ratelimit.check(TARGET, cost - 1)
+    ratelimit.check_rest(TARGET, 1, len(request.get_data(cache=True)))
 
     response = Response(status=204, headers={"Cache-Control": "no-store"})
     consent = consent_for(META.category)
